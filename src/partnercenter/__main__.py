@@ -1,0 +1,3 @@
+from partnercenter.cli import main
+
+main()

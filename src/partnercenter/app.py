@@ -1,0 +1,186 @@
+"""The ASGI application: the console, the native API and (later) the BSS API over one
+database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from partnercenter import __version__
+from partnercenter.core import logging as pc_logging
+from partnercenter.core.db import make_engine, make_session_factory
+from partnercenter.core.errors import DomainError, NotAuthenticated
+from partnercenter.core.i18n import best_locale, translator
+from partnercenter.core.migrate import require_migrated
+from partnercenter.core.security import CsrfSigner, SecretBox
+from partnercenter.core.settings import Settings
+from partnercenter.web.middleware import RequestContextMiddleware
+from partnercenter.web.templating import make_environment
+
+API_PREFIXES = ("/api/", "/v2/", "/v3/")
+STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
+
+
+def create_app(
+    settings: Settings | None = None, *, check_migrated: bool = True
+) -> FastAPI:
+    settings = settings or Settings()
+    pc_logging.configure(settings.resolved_log_format, settings.log_level)
+    engine = make_engine(settings.resolved_database_url)
+    if check_migrated:
+        require_migrated(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if settings.runs_embedded_worker and app.state.start_embedded_worker:
+            from partnercenter.worker import EmbeddedWorker
+
+            worker = EmbeddedWorker(settings, app.state.session_factory)
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Partner Center native API",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.templates = make_environment()
+    app.state.csrf_signer = CsrfSigner(settings.resolved_secret_key)
+    app.state.secret_box = SecretBox(settings.resolved_secret_key)
+    app.state.start_embedded_worker = True
+
+    app.add_middleware(RequestContextMiddleware, api_prefixes=API_PREFIXES)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _install_error_handlers(app)
+    _include_routers(app)
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    from partnercenter.api.routes import router as api_router
+    from partnercenter.web.views import router as console_router
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz(request: Request) -> JSONResponse:
+        factory = request.app.state.session_factory
+        try:
+            with factory() as session:
+                session.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - any failure means the database is unreachable
+            return JSONResponse({"status": "error", "database": "unreachable"}, 503)
+        return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
+
+    app.include_router(api_router)
+    app.include_router(console_router)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIXES)
+
+
+def _api_locale(request: Request) -> str:
+    settings: Settings = request.app.state.settings
+    return best_locale(request.headers.get("accept-language"), settings.locale)
+
+
+def error_body(error: DomainError, locale: str) -> dict[str, Any]:
+    tr = translator(locale)
+    body: dict[str, Any] = {"code": error.code, "message": error.render(tr)}
+    if error.problems:
+        body["problems"] = [
+            {"field": problem.field, "message": problem.render(tr)}
+            for problem in error.problems
+        ]
+    return body
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, error: DomainError) -> Response:
+        if _is_api(request):
+            headers = {}
+            retry_after = getattr(error, "retry_after", None)
+            if retry_after is not None:
+                headers["Retry-After"] = str(retry_after)
+            return JSONResponse(
+                error_body(error, _api_locale(request)), error.status, headers=headers
+            )
+        if isinstance(error, NotAuthenticated):
+            target = request.url.path
+            if request.url.query:
+                target += "?" + request.url.query
+            return RedirectResponse(f"/login?next={_quote(target)}", status_code=303)
+        return _console_error(request, error)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(
+        request: Request, error: RequestValidationError
+    ) -> Response:
+        tr = translator(_api_locale(request))
+        problems = [
+            {
+                "field": ".".join(str(part) for part in item["loc"] if part != "body"),
+                "message": tr.gettext("This value is missing or not valid."),
+                "detail": item.get("msg", ""),
+            }
+            for item in error.errors()
+        ]
+        body = {
+            "code": "invalid_input",
+            "message": tr.gettext("Some fields are not valid."),
+            "problems": problems,
+        }
+        if _is_api(request):
+            return JSONResponse(body, 422)
+        return _console_error(request, None, status=400)
+
+
+def _quote(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(path, safe="/")
+
+
+def _console_error(
+    request: Request, error: DomainError | None, status: int | None = None
+) -> Response:
+    from partnercenter.web.context import anonymous_page
+
+    page = anonymous_page(request)
+    message = (
+        error.render(page.tr)
+        if error
+        else page.tr.gettext("Some fields are not valid.")
+    )
+    return page.render(
+        "web/error.html",
+        status_code=status or (error.status if error else 400),
+        message=message,
+    )
+
+
+def session_for(app: FastAPI) -> Session:
+    """A session on the app's database, for scripts and tests."""
+    session: Session = app.state.session_factory()
+    return session

@@ -1,0 +1,103 @@
+"""The one error type of the product.
+
+A :class:`DomainError` carries a stable ``code`` callers can branch on, the HTTP status the
+web faces answer with, and a message written as an untranslated English template. The face
+that reports the error translates it into the caller's language (see ``i18n``), so services
+never need to know who is asking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from typing import Any, ClassVar
+
+from partnercenter.core.i18n import N_, Translator
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """One problem with one input field; several are reported together."""
+
+    field: str
+    message: str
+    params: Mapping[str, Any] = dataclass_field(default_factory=dict)
+
+    def render(self, translator: Translator) -> str:
+        return (
+            translator.gettext(self.message) % dict(self.params)
+            if self.params
+            else (translator.gettext(self.message))
+        )
+
+
+class DomainError(Exception):
+    """Base of every error a user may see. Subclasses set ``code`` and ``status``."""
+
+    code: ClassVar[str] = "error"
+    status: ClassVar[int] = 400
+    default_message: ClassVar[str] = N_("The request could not be completed.")
+
+    def __init__(
+        self,
+        message: str | None = None,
+        /,
+        *,
+        problems: list[FieldProblem] | None = None,
+        **params: Any,
+    ) -> None:
+        self.message = message or self.default_message
+        self.params = params
+        self.problems = problems or []
+        super().__init__(self.message % params if params else self.message)
+
+    def render(self, translator: Translator) -> str:
+        text = translator.gettext(self.message)
+        return text % self.params if self.params else text
+
+
+class InvalidInput(DomainError):
+    code = "invalid_input"
+    status = 400
+    default_message = N_("Some fields are not valid.")
+
+
+class NotAuthenticated(DomainError):
+    code = "not_authenticated"
+    status = 401
+    default_message = N_("Please sign in.")
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    status = 403
+    default_message = N_("You do not have permission to do this.")
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+    default_message = N_("Not found.")
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status = 409
+    default_message = N_("This conflicts with the current state.")
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"
+    status = 429
+    default_message = N_("Too many requests. Please try again later.")
+
+    def __init__(
+        self, message: str | None = None, /, *, retry_after: int, **params: Any
+    ):
+        super().__init__(message, **params)
+        self.retry_after = retry_after
+
+
+class NotMigrated(RuntimeError):
+    """The database schema is not at the version this code expects."""

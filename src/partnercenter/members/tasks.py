@@ -1,0 +1,1 @@
+"""Periodic jobs of members (none yet; invitation expiry is derived from ``expires_at``)."""

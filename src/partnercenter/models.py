@@ -1,0 +1,10 @@
+"""Imports every table so that ``Base.metadata`` is complete (migrations and checks use it)."""
+
+from partnercenter.core import models as core_models
+from partnercenter.core.db import Base
+from partnercenter.identity import models as identity_models
+from partnercenter.members import models as members_models
+
+metadata = Base.metadata
+
+__all__ = ["core_models", "identity_models", "members_models", "metadata"]

@@ -1,0 +1,111 @@
+"""ASGI middleware: request id, one log line per request, security headers, cookies.
+
+Written as plain ASGI (not ``BaseHTTPMiddleware``) because it sits on every API request.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from http.cookies import SimpleCookie
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from partnercenter.core.logging import bind_request, clear_request, get_logger
+
+log = get_logger("partnercenter.http")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+CONSOLE_SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        (
+            b"default-src 'self'; img-src 'self' data:; style-src 'self'; "
+            b"script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        ),
+    ),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+]
+COMMON_HEADERS = [(b"x-content-type-options", b"nosniff")]
+
+
+def _incoming_request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            text = str(value.decode("latin-1"))
+            if _REQUEST_ID.match(text):
+                return text
+    return uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, api_prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.api_prefixes = api_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        request_id = _incoming_request_id(scope)
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["set_cookies"] = []
+        bind_request(request_id)
+        is_api = scope["path"].startswith(self.api_prefixes)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(COMMON_HEADERS)
+                if not is_api:
+                    headers.extend(CONSOLE_SECURITY_HEADERS)
+                headers.extend(
+                    (b"set-cookie", cookie.encode("latin-1"))
+                    for cookie in state.get("set_cookies", [])
+                )
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            log.info(
+                "http.request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+            clear_request()
+
+
+def cookie_header(
+    name: str,
+    value: str,
+    *,
+    max_age: int | None,
+    secure: bool,
+    http_only: bool = True,
+) -> str:
+    cookie: SimpleCookie = SimpleCookie()
+    cookie[name] = value
+    morsel = cookie[name]
+    morsel["path"] = "/"
+    morsel["samesite"] = "Lax"
+    if http_only:
+        morsel["httponly"] = True
+    if secure:
+        morsel["secure"] = True
+    if max_age is not None:
+        morsel["max-age"] = max_age
+    return morsel.OutputString()

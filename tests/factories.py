@@ -1,0 +1,123 @@
+"""Factories that read like the domain: a partner with its admin, a member, a customer."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from partnercenter.core.actor import SYSTEM
+from partnercenter.identity import service as identity
+from partnercenter.identity.models import (
+    AccountType,
+    Organisation,
+    OrganisationKind,
+    PartnerType,
+    RealNameStatus,
+    User,
+)
+
+PASSWORD = "Test-Pass-2026"
+_numbers = itertools.count(1)
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{next(_numbers):04d}"
+
+
+def user(
+    db: Session,
+    account_name: str | None = None,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    account_type: AccountType = AccountType.PERSONAL,
+    real_name_status: RealNameStatus = RealNameStatus.VERIFIED,
+    locale: str | None = None,
+) -> User:
+    account_name = account_name or _name("person")
+    return identity.create_user(
+        db,
+        account_name=account_name,
+        display_name=account_name.replace("-", " ").title(),
+        password=PASSWORD,
+        email=email or f"{account_name}@example.com",
+        phone=phone,
+        account_type=account_type,
+        real_name_status=real_name_status,
+        locale=locale,
+    )
+
+
+@dataclass
+class OrgWithAdmin:
+    organisation: Organisation
+    admin: User
+
+
+def vendor(db: Session) -> OrgWithAdmin:
+    admin = user(db, _name("vendor-admin"), account_type=AccountType.ENTERPRISE)
+    organisation = identity.create_organisation(
+        db,
+        SYSTEM,
+        kind=OrganisationKind.VENDOR,
+        account_name=_name("vendor"),
+        display_name="Test Vendor",
+        main_user=admin,
+    )
+    identity.add_membership(
+        db, admin, organisation, roles=["vendor_admin"], is_main_account=True
+    )
+    return OrgWithAdmin(organisation, admin)
+
+
+def partner(
+    db: Session,
+    partner_type: PartnerType = PartnerType.SOLUTION_PROVIDER,
+    *,
+    parent: Organisation | None = None,
+    region: str = "CN",
+) -> OrgWithAdmin:
+    account_name = _name(str(partner_type).replace("_", "-"))
+    admin = user(db, account_name, account_type=AccountType.ENTERPRISE)
+    organisation = identity.create_organisation(
+        db,
+        SYSTEM,
+        kind=OrganisationKind.PARTNER,
+        partner_type=partner_type,
+        account_name=account_name,
+        display_name=account_name.title(),
+        parent_id=parent.id if parent else None,
+        country_region=region,
+        main_user=admin,
+    )
+    identity.add_membership(
+        db, admin, organisation, roles=["partner_admin"], is_main_account=True
+    )
+    return OrgWithAdmin(organisation, admin)
+
+
+def member(db: Session, organisation: Organisation, *roles: str) -> User:
+    person = user(db)
+    identity.add_membership(
+        db, person, organisation, roles=list(roles) or ["project_specialist"]
+    )
+    return person
+
+
+def customer(db: Session) -> OrgWithAdmin:
+    account_name = _name("customer")
+    owner = user(db, account_name, account_type=AccountType.ENTERPRISE)
+    organisation = identity.create_organisation(
+        db,
+        SYSTEM,
+        kind=OrganisationKind.CUSTOMER,
+        account_name=account_name,
+        display_name=account_name.title(),
+        main_user=owner,
+    )
+    identity.add_membership(
+        db, owner, organisation, roles=["customer"], is_main_account=True
+    )
+    return OrgWithAdmin(organisation, owner)
