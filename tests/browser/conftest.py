@@ -16,9 +16,10 @@ from partnercenter.core.settings import Settings
 from tests.live import LiveServer, serve
 
 CHROMIUM = os.environ.get("PARTNERCENTER_TEST_CHROMIUM", "/usr/bin/chromium")
-REQUIRE_BROWSER = os.environ.get("CI") == "true" or os.environ.get(
-    "PARTNERCENTER_TEST_REQUIRE_BROWSER"
-) == "1"
+REQUIRE_BROWSER = (
+    os.environ.get("CI") == "true"
+    or os.environ.get("PARTNERCENTER_TEST_REQUIRE_BROWSER") == "1"
+)
 ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
 
 
@@ -48,11 +49,10 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def live_app(settings: Settings) -> Iterator[FastAPI]:
+def live_app(settings: Settings) -> FastAPI:
     """The app with its worker running in the background, as in the embedded default."""
     live_settings = settings.model_copy(update={"embedded_worker": True})
-    application = create_app(live_settings)
-    yield application
+    return create_app(live_settings)
 
 
 @pytest.fixture

@@ -12,7 +12,9 @@ from tests.browser.conftest import screenshot
 pytestmark = pytest.mark.browser
 
 
-def test_sign_in_and_switch_language(page: Page, session_factory: sessionmaker[Session]) -> None:
+def test_sign_in_and_switch_language(
+    page: Page, session_factory: sessionmaker[Session]
+) -> None:
     with session_factory.begin() as db:
         partner = factories.partner(db)
         account, name = partner.admin.account_name, partner.organisation.display_name

@@ -4,4 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from partnercenter.identity.routes import router as identity_router
+from partnercenter.members.routes import router as members_router
+
 router = APIRouter(prefix="/api/v1")
+router.include_router(identity_router)
+router.include_router(members_router)

@@ -7,7 +7,7 @@ vendor staff holding a cross-organisation permission may look wider.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypeVarTuple, Unpack
+from typing import Any, Protocol, TypeVarTuple
 
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute
@@ -23,12 +23,12 @@ class OrganisationOwned(Protocol):
 
 
 def owned_by(
-    statement: Select[Unpack[Ts]],
+    statement: Select[*Ts],
     model: type[Any],
     actor: Actor,
     *,
     vendor_permission: str | None = None,
-) -> Select[Unpack[Ts]]:
+) -> Select[*Ts]:
     """Limit ``statement`` to rows of the actor's organisation.
 
     With ``vendor_permission``, vendor staff holding it see every organisation's rows.

@@ -112,9 +112,18 @@ def mailbox(page: OptionalPage, db: DB, to: str | None = None) -> Response:
 
 
 def _include_module_routers() -> None:
+    from partnercenter.admin.views import router as admin_router
+    from partnercenter.identity.account_views import router as account_router
     from partnercenter.identity.views import router as identity_router
+    from partnercenter.members.views import router as members_router
 
-    router.include_router(identity_router)
+    for module_router in (
+        identity_router,
+        account_router,
+        members_router,
+        admin_router,
+    ):
+        router.include_router(module_router)
 
 
 _include_module_routers()
