@@ -56,8 +56,8 @@ class Settings(BaseSettings):
     )
     secret_key: str = Field(
         default="",
-        description="Signs sessions and encrypts API secret keys. Empty: generated once "
-        "and kept in the data folder, so the server and the CLI agree.",
+        description="Derives the keys that sign CSRF tokens and encrypt API secret keys. "
+        "Empty: generated once and kept in the data folder, so the server and the CLI agree.",
         repr=False,
     )
     base_url: str = Field(
@@ -66,8 +66,9 @@ class Settings(BaseSettings):
     )
     smtp_url: str = Field(
         default="",
-        description="smtp://user:password@host:port or smtps://… to send email. "
-        "Empty: mail is kept in the demo mailbox page instead.",
+        description="smtp://user:password@host:port (smtp+starttls://… to upgrade the "
+        "connection, smtps://… for TLS from the start) to send email. Empty: mail is kept in "
+        "the demo mailbox page instead.",
         repr=False,
     )
     mail_from: str = Field(
@@ -98,8 +99,8 @@ class Settings(BaseSettings):
     )
     login_max_failures: int = Field(
         default=5,
-        description="Failed sign-ins of one account, or from one address, before sign-in "
-        "is paused.",
+        description="Failed sign-ins of one account before its sign-in is paused; one "
+        "address may fail four times as often (several people behind one office address).",
     )
     login_lock_minutes: int = Field(
         default=15, description="How long sign-in stays paused after too many failures."
