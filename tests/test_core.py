@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from partnercenter.core import audit, logging as pc_logging, notifications, outbox
+from partnercenter.core import audit, notifications, outbox
+from partnercenter.core import logging as pc_logging
 from partnercenter.core.actor import SYSTEM, Actor
 from partnercenter.core.clock import FrozenClock, set_clock, utc_now
 from partnercenter.core.i18n import best_locale, translator
 from partnercenter.core.models import (
-    AuditEvent,
     MailboxMessage,
     Notification,
     OutboxMessage,
@@ -267,7 +267,7 @@ class TestAudit:
 
 class TestDatabaseEnforcement:
     def test_a_partner_must_have_a_type(self, db: Session) -> None:
-        with pytest.raises(Exception, match="(?i)check"):
+        with pytest.raises(Exception, match=r"(?i)check"):
             db.execute(
                 text(
                     "INSERT INTO organisations (id, kind, account_name, display_name, "
@@ -278,7 +278,7 @@ class TestDatabaseEnforcement:
 
     def test_there_is_only_one_vendor(self, db: Session) -> None:
         factories.vendor(db)
-        with pytest.raises(Exception, match="(?i)unique"):
+        with pytest.raises(Exception, match=r"(?i)unique"):
             factories.vendor(db)
 
 

@@ -9,7 +9,8 @@ from email.header import decode_header, make_header
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session as SMTPSession
+from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import Session as SMTPSession
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 

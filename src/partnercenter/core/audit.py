@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from partnercenter.core.actor import Actor
@@ -91,3 +91,9 @@ def find(session: Session, query: AuditQuery) -> Sequence[AuditEvent]:
         .limit(query.limit)
     )
     return session.scalars(statement).all()
+
+
+def count(session: Session, query: AuditQuery) -> int:
+    """How many events match ``query``, whatever its offset and limit."""
+    statement = select(func.count()).select_from(_filtered(query).subquery())
+    return session.scalar(statement) or 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from partnercenter.core.errors import (
 )
 from partnercenter.core.i18n import N_, translator
 from partnercenter.core.ids import new_token
+from partnercenter.core.scoping import ensure_owned, owned_by
 from partnercenter.core.security import token_hash
 from partnercenter.core.settings import Settings
 from partnercenter.identity import passwords
@@ -40,7 +42,11 @@ from partnercenter.identity.models import (
     RealNameStatus,
     User,
 )
-from partnercenter.identity.permissions import PRESET_ROLES, Permission
+from partnercenter.identity.permissions import (
+    PARTNER_PERMISSIONS,
+    PRESET_ROLES,
+    Permission,
+)
 
 ACCOUNT_NAME = re.compile(r"^[A-Za-z_-][A-Za-z0-9_-]{4,31}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -645,12 +651,20 @@ def delete_custom_role(session: Session, actor: Actor, role_id: int) -> None:
         .where(MembershipRole.custom_role_id == role_id, Membership.left_at.is_(None))
     )
     if in_use:
-        raise Conflict(N_("This role is held by members; take it from them first."))
+        raise Conflict(
+            N_(
+                "Current members still hold this role (%(count)s). Take it from them on "
+                "the Members page first, then delete it."
+            ),
+            count=in_use,
+        )
     # Rows of former members still point at the role; they go with it.
     for row in session.scalars(
         select(MembershipRole).where(MembershipRole.custom_role_id == role_id)
     ):
         session.delete(row)
+    # No relationship tells the unit of work that these rows must go first.
+    session.flush()
     session.delete(role)
     audit.record(
         session,
@@ -659,5 +673,315 @@ def delete_custom_role(session: Session, actor: Actor, role_id: int) -> None:
         subject_type="custom_role",
         subject_id=str(role_id),
         organisation_id=actor.organisation_id,
-        before={"name": role.name, "permissions": role.permissions},
+        before=_role_snapshot(role),
     )
+
+
+ROLE_NAME_MAX = 64
+ROLE_DESCRIPTION_MAX = 500
+
+
+def custom_roles(session: Session, actor: Actor) -> Sequence[CustomRole]:
+    """The custom roles of the actor's organisation, by name."""
+    authorize(actor, Permission.ROLES_MANAGE)
+    return session.scalars(
+        owned_by(select(CustomRole), CustomRole, actor).order_by(CustomRole.name)
+    ).all()
+
+
+def custom_role_holders(session: Session, organisation_id: str) -> dict[int, int]:
+    """How many current members hold each custom role of the organisation."""
+    rows = session.execute(
+        select(MembershipRole.custom_role_id, func.count())
+        .join(Membership, Membership.id == MembershipRole.membership_id)
+        .where(
+            Membership.organisation_id == organisation_id,
+            Membership.left_at.is_(None),
+            MembershipRole.custom_role_id.is_not(None),
+        )
+        .group_by(MembershipRole.custom_role_id)
+    ).all()
+    return {role_id: count for role_id, count in rows if role_id is not None}
+
+
+def get_custom_role(session: Session, actor: Actor, role_id: int) -> CustomRole:
+    authorize(actor, Permission.ROLES_MANAGE)
+    role = session.get(CustomRole, role_id)
+    if role is None:
+        raise NotFound()
+    ensure_owned(role.organisation_id, actor)
+    return role
+
+
+def _role_snapshot(role: CustomRole) -> dict[str, object]:
+    return {
+        "name": role.name,
+        "description": role.description,
+        "permissions": list(role.permissions),
+    }
+
+
+def _checked_role(
+    session: Session,
+    actor: Actor,
+    *,
+    name: str,
+    description: str | None,
+    permissions: Iterable[str],
+    role_id: int | None = None,
+) -> tuple[str, str | None, list[str]]:
+    """The cleaned name, description and items of a role form, or every problem at once."""
+    name = " ".join(name.split())
+    description = (description or "").strip() or None
+    chosen = set(permissions)
+    problems = []
+    if not name:
+        problems.append(FieldProblem("name", N_("Give the role a name.")))
+    elif len(name) > ROLE_NAME_MAX:
+        problems.append(
+            FieldProblem(
+                "name",
+                N_("A role name has at most %(max)s characters."),
+                {"max": ROLE_NAME_MAX},
+            )
+        )
+    elif _role_name_taken(session, actor.organisation_id, name, role_id):
+        problems.append(
+            FieldProblem("name", N_("Another role of your company has this name."))
+        )
+    if description and len(description) > ROLE_DESCRIPTION_MAX:
+        problems.append(
+            FieldProblem(
+                "description",
+                N_("A description has at most %(max)s characters."),
+                {"max": ROLE_DESCRIPTION_MAX},
+            )
+        )
+    if not chosen:
+        problems.append(
+            FieldProblem("permissions", N_("Choose at least one permission item."))
+        )
+    elif not chosen <= PARTNER_PERMISSIONS:
+        problems.append(
+            FieldProblem(
+                "permissions", N_("Choose permission items from the list only.")
+            )
+        )
+    if problems:
+        raise InvalidInput(problems=problems)
+    return name, description, [p.value for p in Permission if p in chosen]
+
+
+def _role_name_taken(
+    session: Session, organisation_id: str, name: str, role_id: int | None
+) -> bool:
+    # Two admins saving the same new name at the same moment both pass this check; the
+    # unique constraint then refuses the second with a server error instead of this message.
+    statement = select(CustomRole.id).where(
+        CustomRole.organisation_id == organisation_id,
+        func.lower(CustomRole.name) == name.lower(),
+    )
+    if role_id is not None:
+        statement = statement.where(CustomRole.id != role_id)
+    return session.scalar(statement.limit(1)) is not None
+
+
+def create_custom_role(
+    session: Session,
+    actor: Actor,
+    *,
+    name: str,
+    description: str | None,
+    permissions: Iterable[str],
+) -> CustomRole:
+    authorize(actor, Permission.ROLES_MANAGE)
+    name, description, items = _checked_role(
+        session, actor, name=name, description=description, permissions=permissions
+    )
+
+    role = CustomRole(
+        organisation_id=actor.organisation_id,
+        name=name,
+        description=description,
+        permissions=items,
+        created_at=utc_now(),
+    )
+    session.add(role)
+    session.flush()
+
+    audit.record(
+        session,
+        actor,
+        "role.created",
+        subject_type="custom_role",
+        subject_id=str(role.id),
+        organisation_id=actor.organisation_id,
+        after=_role_snapshot(role),
+    )
+    return role
+
+
+def update_custom_role(
+    session: Session,
+    actor: Actor,
+    role_id: int,
+    *,
+    name: str,
+    description: str | None,
+    permissions: Iterable[str],
+) -> CustomRole:
+    """Change a role; members holding it get the new items on their next request."""
+    role = get_custom_role(session, actor, role_id)
+    name, description, items = _checked_role(
+        session,
+        actor,
+        name=name,
+        description=description,
+        permissions=permissions,
+        role_id=role.id,
+    )
+    before = _role_snapshot(role)
+
+    role.name, role.description, role.permissions = name, description, items
+    session.flush()
+
+    after = _role_snapshot(role)
+    if after != before:
+        audit.record(
+            session,
+            actor,
+            "role.updated",
+            subject_type="custom_role",
+            subject_id=str(role.id),
+            organisation_id=actor.organisation_id,
+            before=before,
+            after=after,
+        )
+    return role
+
+
+# -- company profile --------------------------------------------------------------------
+
+KIND_LABELS: dict[str, str] = {
+    "vendor": N_("Vendor"),
+    "solution_provider": N_("Solution provider"),
+    "distributor": N_("Distributor"),
+    "reseller": N_("Reseller"),
+    "customer": N_("Customer"),
+}
+"""Names of the organisation kinds (``Organisation.public_kind``) for people."""
+
+PROFILE_FIELDS = (
+    "display_name",
+    "legal_name",
+    "registration_number",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+)
+"""What an organisation edits itself; its kind, region and distributor are the vendor's."""
+
+_PROFILE_LIMITS = {
+    "display_name": 200,
+    "legal_name": 200,
+    "registration_number": 64,
+    "contact_name": 100,
+    "contact_email": 320,
+    "contact_phone": 32,
+}
+REGISTRATION_NUMBER = re.compile(r"^[A-Za-z0-9-]{5,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileChange:
+    display_name: str
+    legal_name: str
+    registration_number: str = ""
+    contact_name: str = ""
+    contact_email: str = ""
+    contact_phone: str = ""
+
+
+def profile_of(organisation: Organisation) -> dict[str, str | None]:
+    return {name: getattr(organisation, name) for name in PROFILE_FIELDS}
+
+
+def _cleaned_profile(change: ProfileChange) -> dict[str, str | None]:
+    values: dict[str, str | None] = {
+        name: " ".join(getattr(change, name).split()) or None for name in PROFILE_FIELDS
+    }
+    values["contact_email"] = normalise_email(values["contact_email"])
+    values["contact_phone"] = normalise_phone(values["contact_phone"])
+    return values
+
+
+def _profile_problems(values: dict[str, str | None]) -> list[FieldProblem]:
+    problems = [
+        FieldProblem(name, N_("At most %(max)s characters, please."), {"max": limit})
+        for name, limit in _PROFILE_LIMITS.items()
+        if len(values[name] or "") > limit
+    ]
+    failed = {problem.field for problem in problems}
+    checks = [
+        ("display_name", not values["display_name"], N_("A display name is required.")),
+        (
+            "legal_name",
+            not values["legal_name"],
+            N_("The legal entity name is required."),
+        ),
+        (
+            "registration_number",
+            values["registration_number"] is not None
+            and not REGISTRATION_NUMBER.match(values["registration_number"]),
+            N_("A registration number has 5 to 64 letters, digits or '-'."),
+        ),
+        (
+            "contact_email",
+            values["contact_email"] is not None
+            and not EMAIL.match(values["contact_email"]),
+            N_("This is not an email address."),
+        ),
+        (
+            "contact_phone",
+            values["contact_phone"] is not None
+            and not PHONE.match(values["contact_phone"]),
+            N_("This is not a phone number."),
+        ),
+    ]
+    problems.extend(
+        FieldProblem(name, message)
+        for name, failing, message in checks
+        if failing and name not in failed
+    )
+    return problems
+
+
+def update_profile(
+    session: Session, actor: Actor, change: ProfileChange
+) -> Organisation:
+    """Save the company profile of the actor's organisation."""
+    authorize(actor, Permission.PROFILE_EDIT)
+    organisation = get_organisation(session, actor.organisation_id)
+    values = _cleaned_profile(change)
+    problems = _profile_problems(values)
+    if problems:
+        raise InvalidInput(problems=problems)
+
+    before = profile_of(organisation)
+    for name, value in values.items():
+        setattr(organisation, name, value)
+    session.flush()
+
+    changed = [name for name in PROFILE_FIELDS if before[name] != values[name]]
+    if changed:
+        audit.record(
+            session,
+            actor,
+            "organisation.profile_updated",
+            subject_type="organisation",
+            subject_id=organisation.id,
+            organisation_id=organisation.id,
+            before={name: before[name] for name in changed},
+            after={name: values[name] for name in changed},
+        )
+    return organisation

@@ -21,6 +21,8 @@ class InvitationStatus(StrEnum):
     """The invitee joined another partner, which voids its other pending invitations."""
     WITHDRAWN = "withdrawn"
     """The partner admin took the invitation back before it was answered."""
+    DECLINED = "declined"
+    """The invitee said no."""
 
 
 class IdentifierKind(StrEnum):

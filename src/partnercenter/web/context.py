@@ -102,6 +102,14 @@ async def csrf_protect(request: Request) -> None:
         raise CsrfRejected()
 
 
+class OrganisationInactive(Forbidden):
+    code = "organisation_inactive"
+    default_message = N_(
+        "This organisation has been deactivated by the vendor; its members cannot work "
+        "for it until the vendor reactivates it."
+    )
+
+
 class CsrfRejected(Forbidden):
     code = "csrf_rejected"
     default_message = N_(
@@ -272,6 +280,9 @@ def optional_page(request: Request, db: DB) -> Page:
             )
         except Forbidden:
             console_session.organisation_id = None
+    if page.organisation is not None and not page.organisation.is_active:
+        # Members of a deactivated organisation keep their session but cannot act for it.
+        page.actor = None
     page.unread = notifications.unread_count(db, user.id)
     return page
 
@@ -290,6 +301,8 @@ SignedInPage = Annotated[Page, Depends(signed_in_page)]
 
 def acting_page(page: SignedInPage) -> Page:
     """A page for a user acting for an organisation (every console page but a few)."""
+    if page.organisation is not None and not page.organisation.is_active:
+        raise OrganisationInactive()
     if page.actor is None:
         raise Forbidden()
     return page
