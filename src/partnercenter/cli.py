@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnercenter.core import logging as pc_logging
-from partnercenter.core.actor import SYSTEM
+from partnercenter.core.actor import SYSTEM, Actor
 from partnercenter.core.db import make_engine, make_session_factory, unit_of_work
 from partnercenter.core.errors import DomainError, NotMigrated
 from partnercenter.core.i18n import translator
@@ -36,6 +36,7 @@ class Context:
 
     def factory(self, *, migrated: bool = True) -> tuple[Engine, sessionmaker[Session]]:
         engine = make_engine(self.settings.resolved_database_url)
+        click.get_current_context().call_on_close(engine.dispose)
         if migrated:
             try:
                 require_migrated(engine)
@@ -271,6 +272,174 @@ def orgs_list(ctx: Context, as_json: bool) -> None:
         return
     for row in rows:
         click.echo(f"{row['id']}  {row['kind']:<18} {row['account_name']}")
+
+
+def _vendor_operator(session: Session) -> Actor:
+    """The CLI acts as the vendor admin: whoever runs it has the server's keys anyway."""
+    from partnercenter.identity import service as identity
+    from partnercenter.identity.permissions import PRESET_ROLES
+
+    try:
+        vendor = identity.vendor_organisation(session)
+    except DomainError as error:
+        raise click.ClickException(
+            "no vendor organisation yet: run `partnercenter create-admin` first"
+        ) from error
+    return Actor(
+        organisation_id=vendor.id,
+        organisation_kind="vendor",
+        permissions=PRESET_ROLES["vendor_admin"].permissions,
+    )
+
+
+def _organisation_id(session: Session, account_name: str) -> str:
+    from sqlalchemy import func, select
+
+    from partnercenter.identity.models import Organisation
+
+    found = session.scalar(
+        select(Organisation.id).where(
+            func.lower(Organisation.account_name) == account_name.lower()
+        )
+    )
+    if found is None:
+        raise click.ClickException(
+            f"no organisation with account name {account_name!r}"
+        )
+    return found
+
+
+PARTNER_TYPES = click.Choice(["solution_provider", "distributor", "reseller"])
+
+
+@orgs.command("create-partner")
+@click.option(
+    "--account-name",
+    required=True,
+    help="Account name of the partner and its main account.",
+)
+@click.option(
+    "--name", "display_name", required=True, help="Company name shown in the console."
+)
+@click.option("--type", "partner_type", required=True, type=PARTNER_TYPES)
+@click.option(
+    "--region", required=True, help="Business region, an ISO code such as CN."
+)
+@click.option(
+    "--distributor", default="", help="Account name of a reseller's distributor."
+)
+@click.option(
+    "--email",
+    required=True,
+    help="The main account's email; a password link goes there.",
+)
+@click.option(
+    "--legal-name", default="", help="Legal entity name (defaults to the company name)."
+)
+@click.option(
+    "--registration-number", required=True, help="Business registration number."
+)
+@click.option(
+    "--contact-name", default="", help="Contact person (defaults to the company name)."
+)
+@click.option(
+    "--contact-email", default="", help="Contact email (defaults to --email)."
+)
+@click.option("--contact-phone", default="")
+@pass_context
+def orgs_create_partner(
+    ctx: Context,
+    *,
+    account_name: str,
+    display_name: str,
+    partner_type: str,
+    region: str,
+    distributor: str,
+    email: str,
+    legal_name: str,
+    registration_number: str,
+    contact_name: str,
+    contact_email: str,
+    contact_phone: str,
+) -> None:
+    """Register a partner with its main account (which receives a password link by email)."""
+    from partnercenter.admin import service as admin
+
+    _engine, factory = ctx.factory()
+    try:
+        with unit_of_work(factory) as session:
+            partner = admin.create_partner(
+                session,
+                _vendor_operator(session),
+                ctx.settings,
+                admin.NewPartner(
+                    display_name=display_name,
+                    account_name=account_name,
+                    partner_type=partner_type,
+                    country_region=region,
+                    distributor_id=_organisation_id(session, distributor)
+                    if distributor
+                    else "",
+                    legal_name=legal_name or display_name,
+                    registration_number=registration_number,
+                    contact_name=contact_name or display_name,
+                    contact_email=contact_email or email,
+                    contact_phone=contact_phone,
+                    email=email,
+                ),
+            )
+            created = {"id": partner.id, "kind": partner.public_kind}
+    except DomainError as error:
+        raise _fail(error) from error
+    click.echo(json.dumps(created))
+
+
+@orgs.command("update")
+@click.argument("account_name")
+@click.option("--type", "partner_type", type=PARTNER_TYPES, help="New partner type.")
+@click.option("--region", help="New business region (ISO code).")
+@click.option("--distributor", help="Account name of the reseller's new distributor.")
+@click.option("--name", "display_name", help="New company name.")
+@pass_context
+def orgs_update(
+    ctx: Context,
+    account_name: str,
+    *,
+    partner_type: str | None,
+    region: str | None,
+    distributor: str | None,
+    display_name: str | None,
+) -> None:
+    """Change a partner's type, business region, distributor or name."""
+    from partnercenter.admin import service as admin
+    from partnercenter.identity import service as identity
+
+    _engine, factory = ctx.factory()
+    try:
+        with unit_of_work(factory) as session:
+            partner = identity.get_organisation(
+                session, _organisation_id(session, account_name)
+            )
+            if distributor is not None:
+                distributor_id = (
+                    _organisation_id(session, distributor) if distributor else ""
+                )
+            else:
+                distributor_id = partner.parent_id or ""
+            changed = admin.update_partner(
+                session,
+                _vendor_operator(session),
+                partner.id,
+                admin.PartnerChange(
+                    display_name=display_name or partner.display_name,
+                    partner_type=partner_type or partner.public_kind,
+                    country_region=region or partner.country_region or "",
+                    distributor_id=distributor_id,
+                ),
+            )
+    except DomainError as error:
+        raise _fail(error) from error
+    click.echo("updated" if changed else "nothing to change")
 
 
 @main.group()

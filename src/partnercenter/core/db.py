@@ -11,12 +11,13 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
@@ -94,6 +95,10 @@ def _sqlite_on_begin(connection: Any) -> None:
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            # A new installation has no data folder yet; SQLite creates the file, not it.
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, echo=echo, poolclass=NullPool)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)

@@ -1,0 +1,257 @@
+"""Every console page renders in both languages, and nothing English shows through in Chinese.
+
+The route table is read from the application, so a new page without an entry here fails the
+suite until it is added.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, APIRouter
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from partnercenter.core.actor import Actor
+from partnercenter.core.i18n import catalogue_files
+from partnercenter.core.models import Notification
+from partnercenter.identity import service as identity
+from partnercenter.identity.models import PartnerType, User
+from partnercenter.identity.permissions import Permission
+from partnercenter.members import service as members
+from partnercenter.web.views import router as console_router
+from tests import factories
+from tests.helpers import sign_in
+from tests.signing import api_key
+
+# A run of three or more English words is a sentence someone forgot to translate.
+_ENGLISH_PHRASE = re.compile(r"\b[A-Za-z]{2,}(?:[ ,'-]+[A-Za-z]{2,}){2,}\b")
+_VISIBLE_ATTRIBUTES = ("placeholder", "title", "aria-label", "alt")
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks: list[str] = []
+        self._skip = 0
+        self.lang: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "html":
+            self.lang = values.get("lang")
+        if tag in ("script", "style", "pre", "code"):
+            self._skip += 1
+        for name in _VISIBLE_ATTRIBUTES:
+            if values.get(name):
+                self.chunks.append(values[name] or "")
+        if (
+            tag == "input"
+            and values.get("type") in ("submit", "button")
+            and values.get("value")
+        ):
+            self.chunks.append(values["value"] or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "pre", "code") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip and data.strip():
+            self.chunks.append(data.strip())
+
+
+def _english_sources() -> set[str]:
+    from babel.messages.pofile import read_po
+
+    sources: set[str] = set()
+    for path in catalogue_files("zh-CN"):
+        with path.open("rb") as handle:
+            for message in read_po(handle):
+                ids = message.id if isinstance(message.id, tuple) else (message.id,)
+                sources.update(i for i in ids if i and "%(" not in i)
+    return sources
+
+
+@dataclass
+class World:
+    """One of everything a page can show, and who may see each page."""
+
+    paths: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Route template → (account that signs in, concrete path)."""
+    data_values: set[str] = field(default_factory=set)
+
+
+def console_get_routes() -> list[str]:
+    found: list[str] = []
+
+    def walk(router: APIRouter) -> None:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                if "GET" in route.methods:
+                    found.append(route.path)
+            elif hasattr(route, "original_router"):
+                walk(route.original_router)
+
+    walk(console_router)
+    return found
+
+
+def _actor(db: Session, user: User, organisation_id: str) -> Actor:
+    return identity.actor_for(db, user, organisation_id)
+
+
+@pytest.fixture
+def world(app: FastAPI, db: Session) -> World:
+    vendor = factories.vendor(db)
+    distributor = factories.partner(db, PartnerType.DISTRIBUTOR)
+    factories.partner(db, PartnerType.RESELLER, parent=distributor.organisation)
+    provider = factories.partner(db)
+    specialist = factories.member(db, provider.organisation, "project_specialist")
+    customer = factories.customer(db)
+    candidate = factories.user(db)
+    admin_actor = _actor(db, provider.admin, provider.organisation.id)
+    role = identity.create_custom_role(
+        db,
+        admin_actor,
+        name="Pre-sales",
+        description="Sees opportunities",
+        permissions=[Permission.OPPORTUNITIES_VIEW],
+    )
+    key = api_key(app, db, provider.organisation)
+    members.invite(
+        db,
+        admin_actor,
+        app.state.settings,
+        identifier_kind="account_name",
+        identifier=candidate.account_name,
+        roles=["account_manager"],
+    )
+    db.flush()
+    notice = db.scalars(
+        select(Notification).where(Notification.user_id == candidate.id)
+    ).one()
+    membership = identity.active_membership(db, specialist.id, provider.organisation.id)
+    assert membership is not None
+    reset_token = "not-a-real-token"
+
+    admin, boss = provider.admin.account_name, vendor.admin.account_name
+    paths = {
+        "/": (admin, "/"),
+        "/console": (admin, "/console"),
+        "/notifications": (candidate.account_name, "/notifications"),
+        "/mailbox": (admin, "/mailbox"),
+        "/login": ("", "/login"),
+        "/password/forgot": ("", "/password/forgot"),
+        "/password/reset/{token}": ("", f"/password/reset/{reset_token}"),
+        "/account/password": (admin, "/account/password"),
+        "/credentials": (admin, "/credentials"),
+        "/credentials/{access_key}/revoke": (admin, f"/credentials/{key.ak}/revoke"),
+        "/roles": (admin, "/roles"),
+        "/roles/new": (admin, "/roles/new"),
+        "/roles/{role_id}": (admin, f"/roles/{role.id}"),
+        "/roles/{role_id}/delete": (admin, f"/roles/{role.id}/delete"),
+        "/profile": (admin, "/profile"),
+        "/members": (admin, "/members"),
+        "/members/{membership_id}/roles": (admin, f"/members/{membership.id}/roles"),
+        "/members/{membership_id}/remove": (admin, f"/members/{membership.id}/remove"),
+        "/members/leave": (specialist.account_name, "/members/leave"),
+        "/invitations": (candidate.account_name, "/invitations"),
+        "/invitations/{token}": (candidate.account_name, notice.link or ""),
+        "/vendor/partners": (boss, "/vendor/partners"),
+        "/vendor/partners/new": (boss, "/vendor/partners/new"),
+        "/vendor/partners/{partner_id}": (
+            boss,
+            f"/vendor/partners/{distributor.organisation.id}",
+        ),
+        "/vendor/staff": (boss, "/vendor/staff"),
+        "/vendor/users": (boss, "/vendor/users"),
+        "/vendor/users/{user_id}": (boss, f"/vendor/users/{candidate.id}"),
+        "/audit": (admin, "/audit"),
+        "/audit/export.csv": (admin, "/audit/export.csv"),
+    }
+    values = {
+        value
+        for person in db.scalars(select(User))
+        for value in (person.display_name, person.account_name, person.email or "")
+    }
+    values |= {org.display_name for org in identity.list_organisations(db)}
+    values |= {"Pre-sales", "Sees opportunities", customer.organisation.display_name}
+    db.commit()
+    return World(paths, values)
+
+
+class TestEveryPage:
+    def test_every_console_page_is_covered_here(self, world: World) -> None:
+        assert sorted(console_get_routes()) == sorted(world.paths)
+
+    @pytest.mark.parametrize("locale", ["zh-CN", "en"])
+    def test_every_page_renders_in_both_languages(
+        self, app: FastAPI, world: World, locale: str
+    ) -> None:
+        english = _english_sources()
+        problems: list[str] = []
+        by_account: dict[str, list[tuple[str, str]]] = {}
+        for template, (account, path) in world.paths.items():
+            by_account.setdefault(account, []).append((template, path))
+
+        for account, pages in by_account.items():
+            with TestClient(
+                app, base_url="http://testserver", follow_redirects=False
+            ) as client:
+                client.cookies.set("pc_lang", locale)
+                if account:
+                    sign_in(client, account)
+                for template, path in pages:
+                    problems += _check_page(
+                        client, template, path, locale, english, world
+                    )
+
+        assert problems == []
+
+
+def _check_page(
+    client: TestClient,
+    *,
+    template: str,
+    path: str,
+    locale: str,
+    english: set[str],
+    world: World,
+) -> list[str]:
+    response = client.get(path)
+    if template == "/":
+        return (
+            [] if response.status_code == 303 else [f"{path}: {response.status_code}"]
+        )
+    # An unknown reset token shows the translated "link no longer valid" page.
+    expected = 404 if template == "/password/reset/{token}" else 200
+    if response.status_code != expected:
+        return [f"{path}: status {response.status_code}"]
+    if template.endswith(".csv"):
+        return (
+            []
+            if "text/csv" in response.headers["content-type"]
+            else [f"{path}: not csv"]
+        )
+
+    parser = _Text()
+    parser.feed(response.text)
+    found = []
+    if parser.lang != locale:
+        found.append(f"{path}: lang={parser.lang}")
+    if locale != "zh-CN":
+        return found
+    for chunk in parser.chunks:
+        if chunk in world.data_values or any(
+            value in chunk for value in world.data_values if len(value) > 6
+        ):
+            continue
+        if chunk in english or _ENGLISH_PHRASE.search(chunk):
+            found.append(f"{path}: untranslated {chunk!r}")
+    return found
