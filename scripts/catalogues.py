@@ -30,13 +30,27 @@ KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
 SKIP_AREAS = {"locale", "migrations", "__pycache__", "static"}
 
 
+def _is_area(path: Path) -> bool:
+    return path.is_dir() and path.name not in SKIP_AREAS and not path.name.startswith(".")
+
+
 def areas() -> list[str]:
-    found = [
-        path.name
-        for path in sorted(PACKAGE.iterdir())
-        if path.is_dir() and path.name not in SKIP_AREAS
-    ]
-    return ["main", *found]
+    """``main``, every folder of the package, and every sub-package inside those folders.
+
+    A sub-package (a folder with ``__init__.py``, e.g. ``customers/intake``) has its own
+    catalogue ``customers.intake.po`` and is left out of its parent's.
+    """
+    found = ["main"]
+    for path in sorted(PACKAGE.iterdir()):
+        if not _is_area(path):
+            continue
+        found.append(path.name)
+        found.extend(
+            f"{path.name}.{sub.name}"
+            for sub in sorted(path.iterdir())
+            if _is_area(sub) and (sub / "__init__.py").exists()
+        )
+    return found
 
 
 def messages(area: str) -> Iterator[tuple[str | tuple[str, ...], str, int]]:
@@ -47,10 +61,19 @@ def messages(area: str) -> Iterator[tuple[str | tuple[str, ...], str, int]]:
             ):
                 yield message, path.name, lineno
         return
+    folder = PACKAGE.joinpath(*area.split("."))
+    own_subpackages = {
+        sub.name for sub in folder.iterdir() if _is_area(sub) and (sub / "__init__.py").exists()
+    }
+
+    def keep(path: str) -> bool:
+        relative = Path(path).relative_to(folder)
+        return not relative.parts or relative.parts[0] not in own_subpackages
+
     for filename, lineno, message, _comments, _context in extract_from_dir(
-        PACKAGE / area, METHOD_MAP, OPTIONS, keywords=KEYWORDS
+        folder, METHOD_MAP, OPTIONS, keywords=KEYWORDS, directory_filter=keep
     ):
-        yield message, f"{area}/{filename}", lineno
+        yield message, f"{area.replace('.', '/')}/{filename}", lineno
 
 
 def source_catalogue(area: str) -> Catalog:

@@ -8,6 +8,12 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from partnercenter.core.actor import SYSTEM
+from partnercenter.customers import service as customers
+from partnercenter.customers.models import (
+    AssociationMode,
+    AssociationSource,
+    CustomerType,
+)
 from partnercenter.identity import service as identity
 from partnercenter.identity.models import (
     AccountType,
@@ -106,18 +112,52 @@ def member(db: Session, organisation: Organisation, *roles: str) -> User:
     return person
 
 
-def customer(db: Session) -> OrgWithAdmin:
+def customer(
+    db: Session,
+    *,
+    customer_type: CustomerType = CustomerType.ENTERPRISE,
+    real_name_status: RealNameStatus = RealNameStatus.VERIFIED,
+    region: str = "CN",
+    **flags: bool,
+) -> OrgWithAdmin:
+    """A customer with its own account; ``flags`` set eligibility facts such as owes_invoices."""
     account_name = _name("customer")
-    owner = user(db, account_name, account_type=AccountType.ENTERPRISE)
-    organisation = identity.create_organisation(
+    organisation = customers.create_customer_account(
         db,
         SYSTEM,
-        kind=OrganisationKind.CUSTOMER,
         account_name=account_name,
         display_name=account_name.title(),
-        main_user=owner,
+        customer_type=customer_type,
+        email=f"{account_name}@example.com",
+        country_region=region,
+        real_name_status=real_name_status,
+        password=PASSWORD,
     )
-    identity.add_membership(
-        db, owner, organisation, roles=["customer"], is_main_account=True
-    )
+    record = customers.get_customer(db, organisation.id)
+    for flag, value in flags.items():
+        assert hasattr(record, flag), flag
+        setattr(record, flag, value)
+    db.flush()
+    owner = db.get(User, organisation.main_user_id)
+    assert owner is not None
     return OrgWithAdmin(organisation, owner)
+
+
+def associated_customer(
+    db: Session,
+    partner: Organisation,
+    mode: AssociationMode = AssociationMode.RESALE,
+    **flags: bool,
+) -> OrgWithAdmin:
+    """A customer already associated with ``partner`` in ``mode``."""
+    made = customer(db, **flags)
+    customers.associate(
+        db,
+        SYSTEM,
+        customer_id=made.organisation.id,
+        partner=partner,
+        mode=mode,
+        source=AssociationSource.INVITATION_LINK,
+        actor_party="system",
+    )
+    return made

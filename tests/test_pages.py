@@ -209,7 +209,12 @@ class TestEveryPage:
                     sign_in(client, account)
                 for template, path in pages:
                     problems += _check_page(
-                        client, template, path, locale, english, world
+                        client,
+                        template=template,
+                        path=path,
+                        locale=locale,
+                        english=english,
+                        world=world,
                     )
 
         assert problems == []

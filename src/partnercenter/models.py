@@ -2,9 +2,16 @@
 
 from partnercenter.core import models as core_models
 from partnercenter.core.db import Base
+from partnercenter.customers import models as customers_models
 from partnercenter.identity import models as identity_models
 from partnercenter.members import models as members_models
 
 metadata = Base.metadata
 
-__all__ = ["core_models", "identity_models", "members_models", "metadata"]
+__all__ = [
+    "core_models",
+    "customers_models",
+    "identity_models",
+    "members_models",
+    "metadata",
+]

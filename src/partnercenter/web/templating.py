@@ -11,7 +11,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-TEMPLATE_DIRS = sorted(str(path) for path in PACKAGE_DIR.glob("*/templates"))
+# Every domain module (and sub-package) keeps its templates in a ``templates`` folder.
+TEMPLATE_DIRS = sorted(
+    str(path) for path in PACKAGE_DIR.rglob("templates") if path.is_dir()
+)
 
 
 def make_environment() -> Environment:

@@ -113,6 +113,9 @@ def mailbox(page: OptionalPage, db: DB, to: str | None = None) -> Response:
 
 def _include_module_routers() -> None:
     from partnercenter.admin.views import router as admin_router
+    from partnercenter.customers.changes.views import router as changes_router
+    from partnercenter.customers.intake.views import router as intake_router
+    from partnercenter.customers.views import router as customers_router
     from partnercenter.identity.account_views import router as account_router
     from partnercenter.identity.views import router as identity_router
     from partnercenter.members.views import router as members_router
@@ -122,6 +125,9 @@ def _include_module_routers() -> None:
         account_router,
         members_router,
         admin_router,
+        customers_router,
+        intake_router,
+        changes_router,
     ):
         router.include_router(module_router)
 
