@@ -31,7 +31,9 @@ SKIP_AREAS = {"locale", "migrations", "__pycache__", "static"}
 
 
 def _is_area(path: Path) -> bool:
-    return path.is_dir() and path.name not in SKIP_AREAS and not path.name.startswith(".")
+    return (
+        path.is_dir() and path.name not in SKIP_AREAS and not path.name.startswith(".")
+    )
 
 
 def areas() -> list[str]:
@@ -63,7 +65,9 @@ def messages(area: str) -> Iterator[tuple[str | tuple[str, ...], str, int]]:
         return
     folder = PACKAGE.joinpath(*area.split("."))
     own_subpackages = {
-        sub.name for sub in folder.iterdir() if _is_area(sub) and (sub / "__init__.py").exists()
+        sub.name
+        for sub in folder.iterdir()
+        if _is_area(sub) and (sub / "__init__.py").exists()
     }
 
     def keep(path: str) -> bool:

@@ -5,6 +5,7 @@ Every organisation and person here is fictional.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -81,7 +82,7 @@ def _partner(
         parent_id=parent.id if parent else None,
         country_region=region,
         legal_name=display_name,
-        registration_number=f"91310000{abs(hash(account_name)) % 10**10:010d}",
+        registration_number=f"91310000{zlib.crc32(account_name.encode()) % 10**10:010d}",
         contact_name=admin_name,
         contact_email=f"{account_name}@example.com",
         main_user=admin,
