@@ -86,4 +86,5 @@ class TestSignIn:
         response = client.post("/logout", data={"csrf_token": token})
 
         assert response.status_code == 303
+        assert "您已退出登录" in client.get("/login").text
         assert client.get("/console").status_code == 303

@@ -183,6 +183,96 @@ def get_user(session: Session, user_id: str) -> User:
     return user
 
 
+SIGN_UPS_PER_ADDRESS_PER_HOUR = 10
+"""New accounts one network address may create in an hour; stops scripted mass sign-up."""
+
+
+def register_personal_account(
+    session: Session,
+    settings: Settings,
+    *,
+    account_name: str,
+    display_name: str,
+    email: str,
+    phone: str,
+    password: str,
+    ip_address: str | None,
+    locale: str | None,
+) -> User:
+    """A person signs up for a personal account; it starts without real-name verification.
+
+    In the vendor's real systems, verification happens on its own site; here the vendor's
+    staff record the result on the account (see the user accounts page).
+    """
+    since = utc_now() - dt.timedelta(hours=1)
+    if (
+        ip_address
+        and (
+            session.scalar(
+                select(func.count())
+                .select_from(LoginAttempt)
+                .where(
+                    LoginAttempt.identifier == SIGN_UP_MARK,
+                    LoginAttempt.ip_address == ip_address,
+                    LoginAttempt.attempted_at >= since,
+                )
+            )
+            or 0
+        )
+        >= SIGN_UPS_PER_ADDRESS_PER_HOUR
+    ):
+        raise RateLimited(
+            N_(
+                "Too many accounts were created from this address. Try again in an hour."
+            ),
+            retry_after=3600,
+        )
+    if not email.strip():
+        raise InvalidInput(
+            problems=[FieldProblem("email", N_("An email address is required."))]
+        )
+    user = create_user(
+        session,
+        account_name=account_name,
+        display_name=display_name,
+        password=password,
+        email=email,
+        phone=phone or None,
+        account_type=AccountType.PERSONAL,
+        real_name_status=RealNameStatus.NONE,
+        locale=locale,
+    )
+    session.add(
+        LoginAttempt(
+            identifier=SIGN_UP_MARK,
+            ip_address=ip_address,
+            succeeded=True,
+            attempted_at=utc_now(),
+        )
+    )
+    actor = Actor(
+        organisation_id="",
+        organisation_kind="user",
+        permissions=frozenset(),
+        user_id=user.id,
+    )
+    audit.record(
+        session,
+        actor,
+        "user.registered",
+        subject_type="user",
+        subject_id=user.id,
+        organisation_id=None,
+        after={"account_name": user.account_name, "email": user.email},
+    )
+    return user
+
+
+SIGN_UP_MARK = "#sign-up"
+"""Sign-ups are counted in the sign-in attempts table under this identifier, which no
+account name can be."""
+
+
 # -- organisations ----------------------------------------------------------------------
 
 

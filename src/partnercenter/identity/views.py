@@ -17,6 +17,7 @@ from partnercenter.web.context import (
     SignedInPage,
     add_cookie,
     add_flash,
+    take_flash,
 )
 from partnercenter.web.forms import form_error
 from partnercenter.web.middleware import cookie_header
@@ -39,7 +40,11 @@ def sign_in_form(page: OptionalPage, next: str | None = None) -> Response:
     if page.user is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
     return page.render(
-        "identity/login.html", next=next or "", identifier="", error=None
+        "identity/login.html",
+        next=next or "",
+        identifier="",
+        error=None,
+        flash=take_flash(page.request),
     )
 
 
@@ -70,6 +75,7 @@ def sign_in(
             next=next_url,
             identifier=identifier,
             error=form_error(error, page.tr),
+            flash=None,
         )
 
     token = identity.start_session(
@@ -208,3 +214,71 @@ def change_password(
             done=False,
         )
     return page.render("identity/password.html", error=None, done=True)
+
+
+@router.get("/register")
+def register_form(page: OptionalPage) -> Response:
+    if page.user is not None:
+        return RedirectResponse("/console", status_code=303)
+    return page.render("identity/register.html", values={}, error=None)
+
+
+@router.post("/register")
+def register(
+    *,
+    request: Request,
+    page: OptionalPage,
+    db: DB,
+    account_name: Annotated[str, Form()] = "",
+    display_name: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    phone: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    confirm_password: Annotated[str, Form()] = "",
+) -> Response:
+    values = {
+        "account_name": account_name,
+        "display_name": display_name,
+        "email": email,
+        "phone": phone,
+    }
+    try:
+        _check_confirmation(password, confirm_password)
+        user = identity.register_personal_account(
+            db,
+            page.settings,
+            account_name=account_name.strip(),
+            display_name=display_name,
+            email=email,
+            phone=phone,
+            password=password,
+            ip_address=_client_ip(request),
+            locale=page.locale,
+        )
+    except DomainError as error:
+        db.commit()  # keeps the attempt, which the sign-up limit counts
+        return page.render(
+            "identity/register.html",
+            status_code=error.status,
+            values=values,
+            error=form_error(error, page.tr),
+        )
+
+    token = identity.start_session(
+        db,
+        page.settings,
+        user,
+        ip_address=_client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+    add_cookie(
+        request,
+        cookie_header(
+            SESSION_COOKIE,
+            token,
+            max_age=page.settings.session_hours * 3600,
+            secure=page.settings.secure_cookies,
+        ),
+    )
+    add_flash(request, page.tr.gettext("Your account has been created."))
+    return RedirectResponse("/console", status_code=303)
