@@ -147,6 +147,7 @@ def world(app: FastAPI, db: Session) -> World:
         "/notifications": (candidate.account_name, "/notifications"),
         "/mailbox": (admin, "/mailbox"),
         "/login": ("", "/login"),
+        "/register": ("", "/register"),
         "/password/forgot": ("", "/password/forgot"),
         "/password/reset/{token}": ("", f"/password/reset/{reset_token}"),
         "/account/password": (admin, "/account/password"),
