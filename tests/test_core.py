@@ -29,7 +29,7 @@ from partnercenter.core.money import (
     to_minor,
     truncate_to_minor,
 )
-from partnercenter.core.settings import LogFormat, Settings
+from partnercenter.core.settings import LogFormat, Settings, load_settings
 from partnercenter.worker import run_once
 from tests import factories
 
@@ -303,6 +303,28 @@ class TestSettings:
             settings.resolved_database_url
             == f"sqlite:///{tmp_path}/partnercenter.sqlite3"
         )
+
+    def test_a_settings_file_is_read_and_the_environment_wins(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        config = tmp_path / "partnercenter.env"
+        config.write_text(
+            "PARTNERCENTER_LOCALE=en\nPARTNERCENTER_BASE_URL=https://partners.example.com\n"
+        )
+        monkeypatch.setenv("PARTNERCENTER_CONFIG_FILE", str(config))
+        monkeypatch.setenv("PARTNERCENTER_BASE_URL", "https://override.example.com")
+
+        settings = load_settings()
+
+        assert settings.locale == "en"
+        assert settings.base_url == "https://override.example.com"
+
+    def test_a_missing_settings_file_is_an_error(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        monkeypatch.setenv("PARTNERCENTER_CONFIG_FILE", str(tmp_path / "nope.env"))
+        with pytest.raises(FileNotFoundError, match=r"nope\.env"):
+            load_settings()
 
     def test_every_setting_is_described_and_secrets_are_masked(
         self, tmp_path: Path

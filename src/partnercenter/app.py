@@ -22,7 +22,7 @@ from partnercenter.core.errors import DomainError, NotAuthenticated
 from partnercenter.core.i18n import best_locale, translator
 from partnercenter.core.migrate import require_migrated
 from partnercenter.core.security import CsrfSigner, SecretBox
-from partnercenter.core.settings import Settings
+from partnercenter.core.settings import Settings, load_settings
 from partnercenter.web.middleware import RequestContextMiddleware
 from partnercenter.web.templating import make_environment
 
@@ -33,7 +33,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
 def create_app(
     settings: Settings | None = None, *, check_migrated: bool = True
 ) -> FastAPI:
-    settings = settings or Settings()
+    settings = settings or load_settings()
     pc_logging.configure(settings.resolved_log_format, settings.log_level)
     engine = make_engine(settings.resolved_database_url)
     if check_migrated:

@@ -21,7 +21,7 @@ from partnercenter.core.migrate import (
     require_migrated,
     upgrade,
 )
-from partnercenter.core.settings import Settings
+from partnercenter.core.settings import Settings, load_settings
 
 SETTINGS_HELP = (
     "Settings come from PARTNERCENTER_* environment variables (and the file named by "
@@ -31,7 +31,7 @@ SETTINGS_HELP = (
 
 class Context:
     def __init__(self) -> None:
-        self.settings = Settings()
+        self.settings = load_settings()
         pc_logging.configure(self.settings.resolved_log_format, self.settings.log_level)
 
     def factory(self, *, migrated: bool = True) -> tuple[Engine, sessionmaker[Session]]:

@@ -39,11 +39,7 @@ def _default_data_dir() -> Path:
 class Settings(BaseSettings):
     """Every setting of the product; ``partnercenter settings`` prints them with their help."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_file=os.environ.get(f"{ENV_PREFIX}CONFIG_FILE"),
-        extra="ignore",
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     data_dir: Path = Field(
         default_factory=_default_data_dir,
@@ -163,6 +159,20 @@ class Settings(BaseSettings):
                 value = "********"
             rows.append((ENV_PREFIX + name.upper(), field.description or "", value))
         return rows
+
+
+def load_settings() -> Settings:
+    """The settings of this process: the environment, over the optional settings file.
+
+    The file is named by ``PARTNERCENTER_CONFIG_FILE`` at the moment of the call, and holds
+    ``PARTNERCENTER_NAME=value`` lines.
+    """
+    config_file = os.environ.get(f"{ENV_PREFIX}CONFIG_FILE")
+    if config_file and not Path(config_file).is_file():
+        raise FileNotFoundError(
+            f"{ENV_PREFIX}CONFIG_FILE names a missing file: {config_file}"
+        )
+    return Settings(_env_file=config_file or None)
 
 
 def _load_or_create_secret(data_dir: Path) -> str:
