@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 import threading
@@ -440,6 +441,26 @@ def orgs_update(
     except DomainError as error:
         raise _fail(error) from error
     click.echo("updated" if changed else "nothing to change")
+
+
+@main.group()
+def calendar() -> None:
+    """The working-day calendar (mainland China's official schedule)."""
+
+
+@calendar.command("due")
+@click.argument("start", type=click.DateTime(formats=["%Y-%m-%d"]))
+@click.argument("count", type=click.IntRange(min=0))
+@pass_context
+def calendar_due(ctx: Context, start: dt.datetime, count: int) -> None:
+    """Print the date COUNT working days after START (START not counted; it may be a day
+    off), followed by "provisional" when a year without an official schedule was used."""
+    from partnercenter.core import calendar as working_days
+
+    _engine, factory = ctx.factory()
+    with factory() as session:
+        due = working_days.working_days_after(session, start.date(), count)
+    click.echo(f"{due.day.isoformat()}{' provisional' if due.provisional else ''}")
 
 
 @main.group()

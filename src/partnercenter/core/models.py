@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from partnercenter.core.db import Base
@@ -84,3 +84,26 @@ class MailboxMessage(Base):
     subject: Mapped[str] = mapped_column(String(500))
     body: Mapped[str] = mapped_column(Text)
     sent_at: Mapped[dt.datetime]
+
+
+class CalendarDay(Base):
+    """A day whose status the vendor entered: a holiday on a weekday, or a weekend day
+    declared a working day. It overrides what the calendar library says."""
+
+    __tablename__ = "calendar_days"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    is_working_day: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str | None] = mapped_column(String(100))
+    updated_at: Mapped[dt.datetime]
+    updated_by_user_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class CalendarYear(Base):
+    """A year whose official schedule the vendor has entered completely."""
+
+    __tablename__ = "calendar_years"
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    published_at: Mapped[dt.datetime]
+    published_by_user_id: Mapped[str | None] = mapped_column(String(32))
