@@ -173,10 +173,12 @@ def _console_error(
         if error
         else page.tr.gettext("Some fields are not valid.")
     )
+    problems = [problem.render(page.tr) for problem in error.problems] if error else []
     return page.render(
         "web/error.html",
         status_code=status or (error.status if error else 400),
         message=message,
+        problems=problems,
     )
 
 

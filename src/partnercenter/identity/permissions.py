@@ -43,6 +43,7 @@ class Permission(StrEnum):
     OPPORTUNITIES_VALIDATE = "vendor.opportunities.validate"
     PROGRAMS_DECIDE = "vendor.programs.decide"
     FINANCE_OPERATE = "vendor.finance.operate"
+    CALENDAR_MANAGE = "vendor.calendar.manage"
     # Customer side.
     CUSTOMER_SELF = "customer.self"
 
@@ -75,6 +76,7 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.OPPORTUNITIES_VALIDATE: N_("Validate opportunities"),
     Permission.PROGRAMS_DECIDE: N_("Decide program applications"),
     Permission.FINANCE_OPERATE: N_("Record top-ups, approve withdrawals, pay out"),
+    Permission.CALENDAR_MANAGE: N_("Enter the working-day calendar"),
     Permission.CUSTOMER_SELF: N_("Use the customer console"),
 }
 

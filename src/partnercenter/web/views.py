@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
-from partnercenter.core import notifications
+from partnercenter.core import calendar, notifications
+from partnercenter.core.clock import local_date, utc_now
 from partnercenter.core.errors import NotFound
 from partnercenter.core.i18n import normalise_locale, translator
 from partnercenter.core.models import MailboxMessage
@@ -35,10 +36,18 @@ def root(page: OptionalPage) -> Response:
 
 
 @router.get("/console")
-def overview(page: SignedInPage) -> Response:
+def overview(page: SignedInPage, db: DB) -> Response:
     if page.actor is None:
         return page.render("web/no_organisation.html", flash=take_flash(page.request))
-    return page.render("web/overview.html", flash=take_flash(page.request))
+    missing_year = None
+    if page.can(Permission.CALENDAR_MANAGE):
+        today = local_date(utc_now(), page.settings.display_timezone)
+        missing_year = calendar.next_year_missing(db, today)
+    return page.render(
+        "web/overview.html",
+        flash=take_flash(page.request),
+        calendar_missing=missing_year,
+    )
 
 
 @router.post("/language")
