@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from partnercenter.api.auth import ApiActor
+from partnercenter.api.errors import error_responses
 from partnercenter.core.clock import utc_now
 from partnercenter.core.settings import Settings
 from partnercenter.members import roster, service
@@ -24,30 +25,11 @@ ListedStatus = Literal[
 ]
 
 
-class ProblemOut(BaseModel):
-    field: str
-    message: str
-
-
-class MemberErrorOut(BaseModel):
-    code: str = Field(examples=["not_eligible"])
-    message: str
-    problems: list[ProblemOut] = Field(default_factory=list)
-
-
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    described = {
-        400: "A field is not valid; each problem is listed.",
-        401: "The signature is refused.",
-        403: "The key's organisation may not do this.",
-        404: "No such record in the calling organisation.",
-        409: "The current state does not allow it (see code and problems).",
-        429: "The daily invitation limit is reached; see Retry-After.",
-    }
-    return {
-        status: {"model": MemberErrorOut, "description": described[status]}
-        for status in (401, 403, *statuses)
-    }
+    return error_responses(
+        *statuses,
+        descriptions={429: "The daily invitation limit is reached; see Retry-After."},
+    )
 
 
 class MemberOut(BaseModel):
