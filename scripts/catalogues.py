@@ -109,6 +109,25 @@ def untranslated(area: str) -> list[str]:
     return missing
 
 
+def conflicts() -> dict[str, dict[str, str]]:
+    """Messages translated differently in two catalogues.
+
+    The catalogues are merged into one at start, so the same English text can only have one
+    translation; which one would win is an accident of file order.
+    """
+    seen: dict[str, dict[str, str]] = {}
+    for path in sorted(CATALOGUES.glob("*.po")):
+        for message in load(path):
+            if not message.id or not message.string:
+                continue
+            key = message.id if isinstance(message.id, str) else message.id[0]
+            text = (
+                message.string if isinstance(message.string, str) else message.string[0]
+            )
+            seen.setdefault(key, {})[path.stem] = text
+    return {key: found for key, found in seen.items() if len(set(found.values())) > 1}
+
+
 def update(area: str) -> None:
     path = CATALOGUES / f"{area}.po"
     source = source_catalogue(area)
@@ -131,7 +150,10 @@ def main(argv: list[str]) -> int:
         for area, ids in missing.items():
             for message_id in ids:
                 print(f"{area}.po: untranslated: {message_id!r}")  # noqa: T201
-        return 1 if missing else 0
+        clashes = conflicts()
+        for message_id, found in clashes.items():
+            print(f"translated differently: {message_id!r}: {found}")  # noqa: T201
+        return 1 if missing or clashes else 0
     for area in areas():
         update(area)
     return 0

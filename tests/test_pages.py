@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 from partnercenter.core.actor import Actor
 from partnercenter.core.i18n import catalogue_files
 from partnercenter.core.models import Notification
+from partnercenter.customers.changes import service as changes
+from partnercenter.customers.intake import invitations, registrations
 from partnercenter.identity import service as identity
 from partnercenter.identity.models import PartnerType, User
 from partnercenter.identity.permissions import Permission
@@ -110,10 +112,17 @@ def _actor(db: Session, user: User, organisation_id: str) -> Actor:
 def world(app: FastAPI, db: Session) -> World:
     vendor = factories.vendor(db)
     distributor = factories.partner(db, PartnerType.DISTRIBUTOR)
-    factories.partner(db, PartnerType.RESELLER, parent=distributor.organisation)
+    reseller = factories.partner(
+        db, PartnerType.RESELLER, parent=distributor.organisation
+    )
     provider = factories.partner(db)
     specialist = factories.member(db, provider.organisation, "project_specialist")
     customer = factories.customer(db)
+    served = factories.associated_customer(db, provider.organisation).organisation
+    leaving = factories.associated_customer(db, provider.organisation)
+    changes.request_disassociation(
+        db, _actor(db, leaving.admin, leaving.organisation.id), app.state.settings
+    )
     candidate = factories.user(db)
     admin_actor = _actor(db, provider.admin, provider.organisation.id)
     role = identity.create_custom_role(
@@ -139,6 +148,10 @@ def world(app: FastAPI, db: Session) -> World:
     membership = identity.active_membership(db, specialist.id, provider.organisation.id)
     assert membership is not None
     reset_token = "not-a-real-token"
+    registrations.register(
+        db, admin_actor, prospect_name="Lanting", email="lead@example.com", phone=None
+    )
+    intake_link = invitations.create_link(db, admin_actor, mode="resale", tag="Expo")
 
     admin, boss = provider.admin.account_name, vendor.admin.account_name
     paths = {
@@ -171,10 +184,30 @@ def world(app: FastAPI, db: Session) -> World:
             f"/vendor/partners/{distributor.organisation.id}",
         ),
         "/vendor/staff": (boss, "/vendor/staff"),
+        "/vendor/calendar": (boss, "/vendor/calendar"),
         "/vendor/users": (boss, "/vendor/users"),
         "/vendor/users/{user_id}": (boss, f"/vendor/users/{candidate.id}"),
         "/audit": (admin, "/audit"),
         "/audit/export.csv": (admin, "/audit/export.csv"),
+        "/customers/registrations": (admin, "/customers/registrations"),
+        "/customers/invitations": (admin, "/customers/invitations"),
+        "/join/{token}": (
+            customer.admin.account_name,
+            f"/join/{intake_link.token}",
+        ),
+        "/customers/requests": (admin, "/customers/requests"),
+        "/customers/records": (admin, "/customers/records"),
+        "/customers/records/export.csv": (admin, "/customers/records/export.csv"),
+        "/customers/changes/{customer_id}": (admin, f"/customers/changes/{served.id}"),
+        "/my-partner": (leaving.admin.account_name, "/my-partner"),
+        "/customers": (admin, "/customers"),
+        "/customers/notice": (reseller.admin.account_name, "/customers/notice"),
+        "/customers/{customer_id:customer_id}": (admin, f"/customers/{served.id}"),
+        "/vendor/customers": (boss, "/vendor/customers"),
+        "/vendor/customers/{customer_id:customer_id}": (
+            boss,
+            f"/vendor/customers/{served.id}",
+        ),
     }
     values = {
         value
@@ -183,6 +216,7 @@ def world(app: FastAPI, db: Session) -> World:
     }
     values |= {org.display_name for org in identity.list_organisations(db)}
     values |= {"Pre-sales", "Sees opportunities", customer.organisation.display_name}
+    values |= {served.display_name, served.account_name}
     db.commit()
     return World(paths, values)
 

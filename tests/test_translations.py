@@ -28,3 +28,8 @@ class TestCatalogues:
         assert missing == {}, "run scripts/catalogues.py and translate: " + repr(
             missing
         )
+
+    def test_a_message_has_the_same_translation_everywhere(self) -> None:
+        catalogues = _catalogues_module()
+        clashes = catalogues.conflicts()  # type: ignore[attr-defined]
+        assert clashes == {}, "make these translations agree: " + repr(clashes)

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from partnercenter.core.actor import SYSTEM
+from partnercenter.core.actor import SYSTEM, Actor
+from partnercenter.customers import assignments, tiers
+from partnercenter.customers import service as customers
+from partnercenter.customers.models import (
+    AssociationMode,
+    AssociationSource,
+    CustomerType,
+)
 from partnercenter.identity import service as identity
 from partnercenter.identity.models import (
     AccountType,
@@ -23,6 +30,7 @@ from partnercenter.identity.models import (
 )
 
 DEMO_PASSWORD = "Demo-Pass-2026"  # noqa: S105 - printed for the demo on purpose
+_VERIFIED = RealNameStatus.VERIFIED
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,29 +186,123 @@ def seed(session: Session) -> list[DemoLogin]:
         identity.add_membership(session, member, provider, roles=[role])
         logins.append(DemoLogin(account, role.replace("_", " "), provider.display_name))
 
-    customer_user = _user(
-        session,
-        "redwood-trading",
-        "Redwood Trading",
-        email="it@redwood.example.com",
-        account_type=AccountType.ENTERPRISE,
+    resellers = list(
+        session.scalars(
+            select(Organisation)
+            .where(Organisation.parent_id == distributor.id)
+            .order_by(Organisation.account_name)
+        )
     )
-    customer = identity.create_organisation(
-        session,
-        SYSTEM,
-        kind=OrganisationKind.CUSTOMER,
-        account_name="redwood-trading",
-        display_name="Redwood Trading",
-        country_region="CN",
-        main_user=customer_user,
-    )
-    identity.add_membership(
-        session, customer_user, customer, roles=["customer"], is_main_account=True
-    )
-    logins.append(DemoLogin("redwood-trading", "customer", customer.display_name))
+    logins += _customers(session, provider, resellers)
 
     for account, name in [("ma-xiaoyu", "Ma Xiaoyu"), ("tang-jun", "Tang Jun")]:
         _user(session, account, name, email=f"{account}@example.com")
         logins.append(DemoLogin(account, "personal account, not yet a member", "-"))
 
     return logins
+
+
+# (account, name, type, real-name status, vendor facts that are true)
+_DEMO_CUSTOMERS: list[
+    tuple[str, str, CustomerType, RealNameStatus, tuple[str, ...]]
+] = [
+    ("redwood-trading", "Redwood Trading", CustomerType.ENTERPRISE, _VERIFIED, ()),
+    ("bluepeak-studio", "Bluepeak Studio", CustomerType.INDIVIDUAL, _VERIFIED, ()),
+    (
+        "harbor-foods",
+        "Harbor Foods",
+        CustomerType.ENTERPRISE,
+        _VERIFIED,
+        ("owes_invoices", "in_arrears"),
+    ),
+    ("orchid-design", "Orchid Design", CustomerType.ENTERPRISE, _VERIFIED, ()),
+    ("pine-logistics", "Pine Logistics", CustomerType.ENTERPRISE, _VERIFIED, ()),
+    ("lotus-clinic", "Lotus Clinic", CustomerType.ENTERPRISE, _VERIFIED, ()),
+    ("maple-edu", "Maple Education", CustomerType.INDIVIDUAL, _VERIFIED, ()),
+    (
+        "cedar-labs",
+        "Cedar Labs",
+        CustomerType.ENTERPRISE,
+        RealNameStatus.REVIEWING,
+        (),
+    ),
+    ("meadow-apps", "Meadow Apps", CustomerType.INDIVIDUAL, RealNameStatus.NONE, ()),
+]
+
+# customer account → (partner account, mode); the others stay free.
+_DEMO_ASSOCIATIONS = {
+    "redwood-trading": ("jade-solutions", AssociationMode.RESALE),
+    "bluepeak-studio": ("jade-solutions", AssociationMode.CONSULTING),
+    "harbor-foods": ("jade-solutions", AssociationMode.CONSULTING),
+    "orchid-design": ("xingyun-tech", AssociationMode.RESALE),
+    "pine-logistics": ("xingyun-tech", AssociationMode.CONSULTING),
+    "lotus-clinic": ("lanshan-digital", AssociationMode.RESALE),
+    "maple-edu": ("lanshan-digital", AssociationMode.CONSULTING),
+}
+
+
+def _customers(
+    session: Session, provider: Organisation, resellers: list[Organisation]
+) -> list[DemoLogin]:
+    """Customers in both modes and in every state, with a few association records."""
+    partners = {org.account_name: org for org in [provider, *resellers]}
+    made: dict[str, Organisation] = {}
+    for account, name, kind, status, facts in _DEMO_CUSTOMERS:
+        made[account] = customers.create_customer_account(
+            session,
+            SYSTEM,
+            account_name=account,
+            display_name=name,
+            customer_type=kind,
+            email=f"it@{account}.example.com",
+            real_name_status=status,
+            password=DEMO_PASSWORD,
+        )
+        record = customers.get_customer(session, made[account].id)
+        for fact in facts:
+            setattr(record, fact, True)
+
+    agreement = {"name": "Customer association terms", "version": "1.0"}
+    for account, (partner_account, mode) in _DEMO_ASSOCIATIONS.items():
+        customers.associate(
+            session,
+            SYSTEM,
+            customer_id=made[account].id,
+            partner=partners[partner_account],
+            mode=mode,
+            source=AssociationSource.INVITATION_LINK,
+            agreements=[{**agreement, "accepted_at": "2026-01-05T09:30:00+00:00"}],
+            actor_party="customer",
+        )
+
+    # A refused attempt shows on the records why a customer did not arrive.
+    found = customers.refusals_for(
+        session, made["meadow-apps"].id, provider, AssociationMode.RESALE
+    )
+    customers.record_refusal(
+        session,
+        SYSTEM,
+        kind="associated",
+        partner_id=provider.id,
+        customer_id=made["meadow-apps"].id,
+        refusals=found,
+        actor_party="customer",
+    )
+
+    admin = _admin_actor(session, provider)
+    manager = session.scalar(select(User).where(User.account_name == "jade-am"))
+    assert manager is not None
+    assignments.assign_account_manager(
+        session, admin, [made["redwood-trading"].id], manager.id
+    )
+    assignments.set_label(session, admin, [made["bluepeak-studio"].id], "key account")
+
+    # The first reseller shows its customers to the distributor; the second does not.
+    tiers.accept_notice(session, _admin_actor(session, resellers[0]))
+    return [DemoLogin("redwood-trading", "customer", "Redwood Trading")]
+
+
+def _admin_actor(session: Session, organisation: Organisation) -> Actor:
+    admin = session.get(User, organisation.main_user_id)
+    assert admin is not None
+    return identity.actor_for(session, admin, organisation.id)

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from partnercenter.api.auth import ApiActor
+from partnercenter.api.errors import error_responses
 from partnercenter.identity import service as identity
 from partnercenter.web.context import DB
 
@@ -16,11 +17,6 @@ router = APIRouter(tags=["identity"])
 OrganisationKindName = Literal[
     "vendor", "solution_provider", "distributor", "reseller", "customer"
 ]
-
-
-class ErrorOut(BaseModel):
-    code: str = Field(examples=["signature_invalid"])
-    message: str
 
 
 class OrganisationOut(BaseModel):
@@ -38,7 +34,7 @@ class OrganisationOut(BaseModel):
     "/organisation",
     response_model=OrganisationOut,
     summary="The calling organisation",
-    responses={401: {"model": ErrorOut, "description": "The signature is refused."}},
+    responses=error_responses(),
 )
 def calling_organisation(actor: ApiActor, db: DB) -> OrganisationOut:
     organisation = identity.get_organisation(db, actor.organisation_id)

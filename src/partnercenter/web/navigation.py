@@ -29,6 +29,9 @@ register("/console", N_("Overview"), EVERYONE)
 register("/vendor/partners", N_("Partners"), VENDOR, Permission.PARTNERS_VIEW)
 register("/vendor/users", N_("User accounts"), VENDOR, Permission.USERS_MANAGE)
 register("/vendor/staff", N_("Staff"), VENDOR, Permission.STAFF_MANAGE)
+register(
+    "/vendor/calendar", N_("Working-day calendar"), VENDOR, Permission.CALENDAR_MANAGE
+)
 register("/members", N_("Members"), PARTNERS, Permission.MEMBERS_VIEW)
 register("/roles", N_("Roles"), PARTNERS, Permission.ROLES_MANAGE)
 register("/profile", N_("Company profile"), PARTNERS, Permission.PROFILE_VIEW)
@@ -36,6 +39,12 @@ register("/credentials", N_("API keys"), PARTNERS, Permission.CREDENTIALS_MANAGE
 register("/credentials", N_("API keys"), CUSTOMERS, Permission.CUSTOMER_SELF)
 register("/audit", N_("Audit log"), PARTNERS, Permission.AUDIT_VIEW)
 register("/audit", N_("Audit log"), VENDOR, Permission.AUDIT_VIEW_ALL)
+register("/customers", N_("Customers"), PARTNERS, Permission.CUSTOMERS_VIEW_ALL)
+register("/customers", N_("Customers"), PARTNERS, Permission.CUSTOMERS_VIEW_ASSIGNED)
+register(
+    "/customers/notice", N_("Customer-information notice"), frozenset({"reseller"})
+)
+register("/vendor/customers", N_("Customers"), VENDOR, Permission.PARTNERS_VIEW)
 
 
 def navigation_for(page: Page) -> list[NavItem]:
@@ -44,8 +53,16 @@ def navigation_for(page: Page) -> list[NavItem]:
     if page.actor is None:
         return []
     kind = page.actor.organisation_kind
-    return [
+    shown = [
         NavItem(href, page.tr.gettext(label))
         for href, label, kinds, permission in _ITEMS
         if kind in kinds and (permission is None or page.actor.can(permission))
     ]
+    # An entry registered under several permissions shows once for whoever holds more.
+    return list({item.href: item for item in shown}.values())
+
+
+INTAKE = frozenset({"solution_provider", "reseller"})
+TAKES_IN = Permission.CUSTOMERS_VIEW_ASSIGNED
+register("/customers/registrations", N_("Registrations"), INTAKE, TAKES_IN)
+register("/customers/invitations", N_("Customer invitations"), INTAKE, TAKES_IN)
