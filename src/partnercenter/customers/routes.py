@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from partnercenter.api.auth import ApiActor
 from partnercenter.api.errors import error_responses
-from partnercenter.customers import assignments, queries, tiers
+from partnercenter.customers import assignments, queries, service, tiers
 from partnercenter.customers.models import (
     AssociationMode,
     AssociationRecord,
@@ -206,6 +206,48 @@ def list_customers(
         limit=limit,
         items=[_customer_out(row) for row in found.rows],
     )
+
+
+class NewCustomerIn(BaseModel):
+    account_name: str = Field(examples=["redwood-trading"], max_length=64)
+    display_name: str = Field(examples=["Redwood Trading"], max_length=200)
+    customer_type: CustomerType = CustomerType.ENTERPRISE
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=32)
+    country_region: str | None = Field(
+        default=None, description="ISO code; the partner's business region when empty."
+    )
+    xaccount_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The customer's id on the partner's side.",
+    )
+    xaccount_type: str | None = Field(
+        default=None, max_length=64, description="The partner platform of xaccount_id."
+    )
+
+
+@router.post(
+    "",
+    response_model=CustomerOut,
+    status_code=201,
+    summary="Create a customer account, associated with the caller in resale at once",
+    responses=_errors(400, 409),
+)
+def create_customer(actor: ApiActor, db: DB, body: NewCustomerIn) -> CustomerOut:
+    customer, _association = service.create_for_partner(
+        db,
+        actor,
+        account_name=body.account_name,
+        display_name=body.display_name,
+        customer_type=body.customer_type,
+        email=body.email,
+        phone=body.phone,
+        country_region=body.country_region,
+        xaccount_id=body.xaccount_id,
+        xaccount_type=body.xaccount_type,
+    )
+    return _customer_out(queries.customer_detail(db, actor, customer.id).row)
 
 
 @router.get(

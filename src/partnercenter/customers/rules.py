@@ -157,8 +157,14 @@ def refusals(
     mode: AssociationMode,
     is_associated: bool,
     is_partner_account: bool,
+    created_by_partner: bool = False,
 ) -> list[Refusal]:
-    """Every reason the customer cannot be associated with ``partner`` in ``mode``."""
+    """Every reason the customer cannot be associated with ``partner`` in ``mode``.
+
+    An account the partner itself creates for its customer (through the API or its identity
+    federation) is associated at once and completes real-name verification afterwards, so
+    that rule does not hold it back.
+    """
     found = []
     if not partner.is_active:
         found.append(PARTNER_INACTIVE)
@@ -168,7 +174,10 @@ def refusals(
         found.append(ALREADY_ASSOCIATED)
     if is_partner_account:
         found.append(CUSTOMER_IS_PARTNER)
-    if customer.real_name_status is not RealNameStatus.VERIFIED:
+    if (
+        customer.real_name_status is not RealNameStatus.VERIFIED
+        and not created_by_partner
+    ):
         found.append(NOT_VERIFIED)
     if (
         partner.country_region

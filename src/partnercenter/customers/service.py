@@ -38,6 +38,7 @@ from partnercenter.identity.models import (
     RealNameStatus,
     User,
 )
+from partnercenter.identity.permissions import Permission
 
 MODE_CODES = {AssociationMode.CONSULTING: "1", AssociationMode.RESALE: "2"}
 """The association type codes of the BSS API."""
@@ -185,8 +186,19 @@ def _is_partner_account(session: Session, owner_id: str | None) -> bool:
     )
 
 
+PARTNER_CREATED_SOURCES = frozenset(
+    {AssociationSource.CREATED_BY_API, AssociationSource.FEDERATION}
+)
+"""Customers that arrive these ways are accounts the partner made; they come as resale."""
+
+
 def refusals_for(
-    session: Session, customer_id: str, partner: Organisation, mode: AssociationMode
+    session: Session,
+    customer_id: str,
+    partner: Organisation,
+    mode: AssociationMode,
+    *,
+    created_by_partner: bool = False,
 ) -> list[rules.Refusal]:
     customer = get_customer(session, customer_id)
     organisation = identity.get_organisation(session, customer_id)
@@ -197,6 +209,7 @@ def refusals_for(
         mode=mode,
         is_associated=active_association(session, customer_id) is not None,
         is_partner_account=_is_partner_account(session, organisation.main_user_id),
+        created_by_partner=created_by_partner,
     )
 
 
@@ -226,7 +239,13 @@ def associate(
     )
     if customer is None:
         raise NotFound(N_("No such customer."))
-    found = refusals_for(session, customer_id, partner, mode)
+    found = refusals_for(
+        session,
+        customer_id,
+        partner,
+        mode,
+        created_by_partner=source in PARTNER_CREATED_SOURCES,
+    )
     if found:
         raise AssociationRefused(found)
 
@@ -324,6 +343,64 @@ def write_record(
     )
     session.add(record)
     return record
+
+
+class ExternalAccountTaken(Conflict):
+    code = "external_account_taken"
+    default_message = N_(
+        "A customer with this external account id already exists for this platform."
+    )
+
+
+def create_for_partner(
+    session: Session,
+    actor: Actor,
+    *,
+    account_name: str,
+    display_name: str,
+    customer_type: CustomerType,
+    email: str | None = None,
+    phone: str | None = None,
+    country_region: str | None = None,
+    xaccount_id: str | None = None,
+    xaccount_type: str | None = None,
+    source: AssociationSource = AssociationSource.CREATED_BY_API,
+) -> tuple[Organisation, Association]:
+    """A partner creates its customer's account; it is associated with the partner in resale
+    at once, in the same transaction (a refusal leaves no account behind)."""
+    identity.authorize(actor, Permission.CUSTOMERS_MANAGE)
+    if source not in PARTNER_CREATED_SOURCES:
+        raise ValueError(f"{source} is not a way partners create customers")
+    partner = identity.get_organisation(session, actor.organisation_id)
+    if xaccount_id and session.scalar(
+        select(Customer.organisation_id).where(
+            Customer.xaccount_id == xaccount_id, Customer.xaccount_type == xaccount_type
+        )
+    ):
+        raise ExternalAccountTaken()
+
+    customer = create_customer_account(
+        session,
+        actor,
+        account_name=account_name,
+        display_name=display_name,
+        customer_type=customer_type,
+        email=email,
+        phone=phone,
+        country_region=country_region or partner.country_region,
+        xaccount_id=xaccount_id,
+        xaccount_type=xaccount_type,
+    )
+    association = associate(
+        session,
+        actor,
+        customer_id=customer.id,
+        partner=partner,
+        mode=AssociationMode.RESALE,
+        source=source,
+        actor_party="partner",
+    )
+    return customer, association
 
 
 def owner_of(session: Session, customer_id: str) -> User | None:
