@@ -404,22 +404,33 @@ def add_membership(
         joined_at=utc_now(),
         is_main_account=is_main_account,
     )
-    membership.roles = [_role_row(code) for code in roles]
+    membership.roles = [role_row(code) for code in roles]
     session.add(membership)
     session.flush()
     return membership
 
 
-def _role_row(code: str) -> MembershipRole:
-    if code.startswith("custom:"):
-        return MembershipRole(custom_role_id=int(code.removeprefix("custom:")))
+CUSTOM_ROLE_PREFIX = "custom:"
+"""Roles are named by a preset code, or by ``custom:<id>`` for a partner's custom role."""
+
+
+def role_row(code: str) -> MembershipRole:
+    """The membership-role row for a role code."""
+    number = code.removeprefix(CUSTOM_ROLE_PREFIX)
+    if code.startswith(CUSTOM_ROLE_PREFIX) and number.isdigit():
+        return MembershipRole(custom_role_id=int(number))
     if code not in PRESET_ROLES:
         raise InvalidInput(N_("Unknown role %(role)s."), role=code)
     return MembershipRole(preset=code)
 
 
+def role_code(row: MembershipRole) -> str:
+    """The role code of a membership-role row (the inverse of :func:`role_row`)."""
+    return row.preset or f"{CUSTOM_ROLE_PREFIX}{row.custom_role_id}"
+
+
 def role_codes(membership: Membership) -> list[str]:
-    return [row.preset or f"custom:{row.custom_role_id}" for row in membership.roles]
+    return [role_code(row) for row in membership.roles]
 
 
 def active_memberships(session: Session, user_id: str) -> Sequence[Membership]:

@@ -30,7 +30,6 @@ from partnercenter.identity import service as identity
 from partnercenter.identity.models import (
     CustomRole,
     Membership,
-    MembershipRole,
     Organisation,
     OrganisationKind,
     User,
@@ -55,7 +54,7 @@ from partnercenter.members.rules import (
 log = get_logger(__name__)
 
 INVITABLE_ROLE_CODES = frozenset(role.code for role in INVITABLE_PARTNER_ROLES)
-CUSTOM_PREFIX = "custom:"
+CUSTOM_PREFIX = identity.CUSTOM_ROLE_PREFIX
 
 notifications.register(
     "member.invited",
@@ -693,9 +692,9 @@ def change_roles(
 def _replace_roles(membership: Membership, codes: list[str]) -> None:
     # Rows of roles kept stay as they are; only the difference is written.
     wanted = set(codes)
-    kept = [row for row in membership.roles if _code_of(row) in wanted]
-    held = {_code_of(row) for row in kept}
-    added = [_role_row(code) for code in codes if code not in held]
+    kept = [row for row in membership.roles if identity.role_code(row) in wanted]
+    held = {identity.role_code(row) for row in kept}
+    added = [identity.role_row(code) for code in codes if code not in held]
     membership.roles = kept + added
 
 
@@ -808,17 +807,6 @@ def _custom_id(code: str) -> int | None:
     if not code.startswith(CUSTOM_PREFIX) or not number.isdigit():
         return None
     return int(number)
-
-
-def _code_of(row: MembershipRole) -> str:
-    return row.preset or f"{CUSTOM_PREFIX}{row.custom_role_id}"
-
-
-def _role_row(code: str) -> MembershipRole:
-    custom_id = _custom_id(code)
-    if custom_id is not None:
-        return MembershipRole(custom_role_id=custom_id)
-    return MembershipRole(preset=code)
 
 
 def _distinct(codes: Sequence[str]) -> list[str]:
