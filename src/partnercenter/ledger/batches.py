@@ -1,0 +1,257 @@
+"""Batch allocation (and reclaim): one request for up to 10,000 customers.
+
+A batch is stored first, with one item per customer, and then run in chunks of a thousand,
+each chunk its own transaction: the console shows the progress as chunks commit, and a
+batch cut short by a restart is finished by the worker from where it stopped, never twice,
+because each chunk takes the batch's row lock and only pending items are run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from partnercenter.core import audit
+from partnercenter.core.actor import Actor
+from partnercenter.core.clock import utc_now
+from partnercenter.core.ids import new_id
+from partnercenter.core.logging import get_logger
+from partnercenter.core.money import to_decimal
+from partnercenter.identity import service as identity
+from partnercenter.identity.models import Organisation
+from partnercenter.identity.permissions import Permission
+from partnercenter.ledger import service
+from partnercenter.ledger.errors import BatchTooLarge, NoSuchBatch
+from partnercenter.ledger.models import (
+    Batch,
+    BatchItem,
+    BatchItemStatus,
+    BatchStatus,
+    TransferKind,
+)
+
+log = get_logger("partnercenter.ledger")
+
+MAX_ITEMS = 10_000
+CHUNK = 1000
+
+
+def create(
+    session: Session,
+    actor: Actor,
+    *,
+    kind: TransferKind,
+    items: Sequence[tuple[str, int]],
+    indirect_partner_id: str | None = None,
+    reason: str | None = None,
+    currency: str = service.DEFAULT_CURRENCY,
+) -> Batch:
+    """Store a batch to run; amounts the caller could not parse come as 0 and are refused
+    item by item, like customers that are not the partner's."""
+    identity.authorize(actor, Permission.FUNDS_TRANSFER)
+    if kind not in {TransferKind.ALLOCATE, TransferKind.RECLAIM}:
+        raise ValueError(f"not a batch kind: {kind}")
+    if not 1 <= len(items) <= MAX_ITEMS:
+        raise BatchTooLarge(limit=MAX_ITEMS)
+    service.funding_partner(session, actor, indirect_partner_id)
+    now = utc_now()
+    batch = Batch(
+        id=new_id(),
+        organisation_id=actor.organisation_id,
+        kind=kind,
+        status=BatchStatus.PENDING,
+        indirect_partner_id=indirect_partner_id or None,
+        reason=reason or None,
+        currency=currency,
+        item_count=len(items),
+        done_count=0,
+        refused_count=0,
+        done_amount=0,
+        created_by_user_id=actor.user_id,
+        created_by_credential_id=actor.credential_id,
+        created_at=now,
+    )
+    session.add(batch)
+    session.flush()
+    rows = [
+        {
+            "batch_id": batch.id,
+            "position": position,
+            "customer_id": customer_id[:64],
+            "amount": amount,
+            "status": BatchItemStatus.PENDING,
+        }
+        for position, (customer_id, amount) in enumerate(items)
+    ]
+    for start in range(0, len(rows), CHUNK):
+        session.execute(BatchItem.__table__.insert(), rows[start : start + CHUNK])
+    audit.record(
+        session,
+        actor,
+        f"ledger.batch_{kind.value}_created",
+        subject_type="ledger_batch",
+        subject_id=batch.id,
+        organisation_id=actor.organisation_id,
+        after={
+            "items": len(items),
+            "amount": str(to_decimal(sum(a for _, a in items))),
+        },
+        reason=reason,
+    )
+    return batch
+
+
+def get(session: Session, actor: Actor, batch_id: str) -> Batch:
+    identity.authorize(actor, Permission.FUNDS_VIEW)
+    batch = session.get(Batch, batch_id)
+    if batch is None or batch.organisation_id != actor.organisation_id:
+        raise NoSuchBatch()
+    return batch
+
+
+def _runner(session: Session, batch: Batch) -> Actor:
+    """The batch's creator, as it was allowed to act when it created the batch."""
+    organisation = session.get(Organisation, batch.organisation_id)
+    assert organisation is not None
+    return Actor(
+        organisation_id=organisation.id,
+        organisation_kind=organisation.public_kind,
+        permissions=frozenset({Permission.FUNDS_TRANSFER, Permission.FUNDS_VIEW}),
+        user_id=batch.created_by_user_id,
+        credential_id=batch.created_by_credential_id,
+    )
+
+
+def run_chunk(session: Session, batch_id: str) -> bool:
+    """Run the next chunk of pending items; True while some remain."""
+    batch = session.scalar(select(Batch).where(Batch.id == batch_id).with_for_update())
+    if batch is None or batch.status is BatchStatus.DONE:
+        return False
+    session.refresh(batch)
+    pending = session.execute(
+        select(BatchItem.position, BatchItem.customer_id, BatchItem.amount)
+        .where(
+            BatchItem.batch_id == batch_id, BatchItem.status == BatchItemStatus.PENDING
+        )
+        .order_by(BatchItem.position)
+        .limit(CHUNK)
+    ).all()
+    if not pending:
+        batch.status = BatchStatus.DONE
+        batch.finished_at = utc_now()
+        return False
+    batch.status = BatchStatus.RUNNING
+    results = service.transfer_many(
+        session,
+        _runner(session, batch),
+        batch.kind,
+        [(row.customer_id, row.amount) for row in pending],
+        indirect_partner_id=batch.indirect_partner_id,
+        reason=batch.reason,
+        currency=batch.currency,
+    )
+    statement = (
+        update(BatchItem.__table__)
+        .where(
+            BatchItem.__table__.c.batch_id == bindparam("b_batch"),
+            BatchItem.__table__.c.position == bindparam("b_position"),
+        )
+        .values(
+            status=bindparam("b_status"),
+            transfer_id=bindparam("b_transfer"),
+            error_code=bindparam("b_error"),
+        )
+    )
+    session.connection().execute(
+        statement,
+        [
+            {
+                "b_batch": batch_id,
+                "b_position": row.position,
+                "b_status": (
+                    BatchItemStatus.DONE
+                    if result.transfer_id
+                    else BatchItemStatus.REFUSED
+                ),
+                "b_transfer": result.transfer_id,
+                "b_error": result.error,
+            }
+            for row, result in zip(pending, results, strict=True)
+        ],
+    )
+    batch = session.get(Batch, batch_id, populate_existing=True, with_for_update=True)
+    assert batch is not None
+    done = [r for r in results if r.transfer_id]
+    batch.done_count += len(done)
+    batch.refused_count += len(results) - len(done)
+    batch.done_amount += sum(r.amount for r in done)
+    if batch.done_count + batch.refused_count >= batch.item_count:
+        batch.status = BatchStatus.DONE
+        batch.finished_at = utc_now()
+    session.flush()
+    return batch.status is not BatchStatus.DONE
+
+
+def run(factory: sessionmaker[Session], batch_id: str) -> None:
+    """Run a batch to its end, one committed transaction per chunk."""
+    while True:
+        with factory() as session, session.begin():
+            more = run_chunk(session, batch_id)
+        if not more:
+            break
+    log.info("ledger.batch_done", batch_id=batch_id)
+
+
+def unfinished(session: Session) -> list[str]:
+    return list(
+        session.scalars(
+            select(Batch.id)
+            .where(Batch.status != BatchStatus.DONE)
+            .order_by(Batch.created_at)
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    batch: Batch
+
+    @property
+    def finished(self) -> int:
+        return self.batch.done_count + self.batch.refused_count
+
+    @property
+    def percent(self) -> int:
+        return self.finished * 100 // max(self.batch.item_count, 1)
+
+
+def items(
+    session: Session,
+    batch_id: str,
+    *,
+    status: BatchItemStatus | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> Sequence[BatchItem]:
+    statement = select(BatchItem).where(BatchItem.batch_id == batch_id)
+    if status:
+        statement = statement.where(BatchItem.status == status)
+    return session.scalars(
+        statement.order_by(BatchItem.position).offset(offset).limit(limit)
+    ).all()
+
+
+def counts_by_error(session: Session, batch_id: str) -> dict[str, int]:
+    return dict(
+        session.execute(
+            select(BatchItem.error_code, func.count())
+            .where(
+                BatchItem.batch_id == batch_id,
+                BatchItem.status == BatchItemStatus.REFUSED,
+            )
+            .group_by(BatchItem.error_code)
+        ).tuples()
+    )
