@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from partnercenter.core.actor import SYSTEM
@@ -149,7 +150,9 @@ def associated_customer(
     mode: AssociationMode = AssociationMode.RESALE,
     **flags: bool,
 ) -> OrgWithAdmin:
-    """A customer already associated with ``partner`` in ``mode``."""
+    """A customer already associated with ``partner`` in ``mode``; ``in_arrears=True``
+    charges it 1.00 more than it has, through the ledger."""
+    in_arrears = flags.pop("in_arrears", False)
     made = customer(db, **flags)
     customers.associate(
         db,
@@ -160,4 +163,36 @@ def associated_customer(
         source=AssociationSource.INVITATION_LINK,
         actor_party="system",
     )
+    if in_arrears:
+        put_in_arrears(db, made.organisation)
     return made
+
+
+def put_in_arrears(db: Session, organisation: Organisation, minor: int = 100) -> None:
+    """Charge the customer ``minor`` through the vendor's billing, as usage it cannot pay."""
+    from partnercenter.core.actor import Actor
+    from partnercenter.identity.models import Organisation as Org
+    from partnercenter.identity.permissions import Permission
+    from partnercenter.ledger import service as ledger
+
+    if db.scalar(select(Org.id).where(Org.kind == OrganisationKind.VENDOR)) is None:
+        vendor(db)
+    billing = Actor(
+        organisation_id="",
+        organisation_kind="vendor",
+        permissions=frozenset({Permission.FINANCE_OPERATE}),
+    )
+    balances = ledger.customer_balances(db, organisation.id)
+    [result] = ledger.post_charges(
+        db,
+        billing,
+        [
+            ledger.Charge(
+                charge_id=f"arrears-{next(_numbers)}",
+                customer_id=organisation.id,
+                amount=max(balances.spendable, 0) + minor,
+            )
+        ],
+    )
+    assert result.status == "posted"
+    db.flush()

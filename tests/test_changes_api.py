@@ -232,6 +232,9 @@ class _FailingMover:
     ) -> int:
         raise RuntimeError("ledger unavailable")
 
+    def debt(self, session: Session, customer_id: str) -> int:
+        return 0
+
 
 class TestAtomicity:
     def test_when_the_reclaim_fails_the_decision_and_the_change_are_both_undone(

@@ -351,6 +351,9 @@ class _CountingMover:
         self.calls.append((partner_id, customer_id))
         return 12_345
 
+    def debt(self, session: Session, customer_id: str) -> int:
+        return 0
+
 
 @pytest.fixture
 def mover() -> object:

@@ -393,7 +393,7 @@ class TestVendorLookup:
             client,
             f"{path}/facts",
             {
-                "flags": ["owes_invoices", "in_arrears"],
+                "flags": ["owes_invoices", "enterprise_sub_account"],
                 "real_name_status": "verified",
                 "pending_partner_paid_orders": "2",
             },
@@ -408,18 +408,18 @@ class TestVendorLookup:
         ).one()
         assert (
             customer.owes_invoices,
-            customer.in_arrears,
+            customer.enterprise_sub_account,
             customer.pending_partner_paid_orders,
         ) == (True, True, 2)
         [event] = _actions(db, "customer.facts_updated")
         assert event.before == {
             "owes_invoices": False,
-            "in_arrears": False,
+            "enterprise_sub_account": False,
             "pending_partner_paid_orders": 0,
         }
         assert event.after == {
             "owes_invoices": True,
-            "in_arrears": True,
+            "enterprise_sub_account": True,
             "pending_partner_paid_orders": 2,
         }
         refused = customers.refusals_for(

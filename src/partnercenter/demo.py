@@ -213,7 +213,7 @@ _DEMO_CUSTOMERS: list[
         "Harbor Foods",
         CustomerType.ENTERPRISE,
         _VERIFIED,
-        ("owes_invoices", "in_arrears"),
+        ("owes_invoices",),
     ),
     ("orchid-design", "Orchid Design", CustomerType.ENTERPRISE, _VERIFIED, ()),
     ("pine-logistics", "Pine Logistics", CustomerType.ENTERPRISE, _VERIFIED, ()),

@@ -162,7 +162,6 @@ FACT_FLAGS = (
     "has_special_contract",
     "enterprise_master_with_non_custody_subs",
     "enterprise_sub_account",
-    "in_arrears",
 )
 """The yes/no facts the vendor's staff may correct on a customer."""
 

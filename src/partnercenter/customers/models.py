@@ -81,8 +81,6 @@ class Customer(Base):
     )
     enterprise_sub_account: Mapped[bool] = mapped_column(Boolean, default=False)
     # Facts that hold a disassociation or a mode switch back.
-    in_arrears: Mapped[bool] = mapped_column(Boolean, default=False)
-    """Reported by the vendor's billing until the ledger derives arrears from balances."""
     pending_partner_paid_orders: Mapped[int] = mapped_column(default=0)
     """Orders waiting for the partner to pay them on the customer's behalf."""
     updated_at: Mapped[dt.datetime]

@@ -30,6 +30,7 @@ from partnercenter.customers.visibility import (
     visible_associations,
 )
 from partnercenter.identity.models import Membership, Organisation, User
+from partnercenter.ledger import service as ledger
 
 PAGE_SIZE = 25
 MAX_PAGE = 100
@@ -75,6 +76,12 @@ class CustomerRow:
     association: Association
     partner: Organisation
     account_manager: User | None
+    debt: int = 0
+    """What the customer owes now, in minor units, from its balance in the ledger."""
+
+    @property
+    def in_arrears(self) -> bool:
+        return self.debt > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +140,15 @@ def list_customers(
         .offset(max(filters.offset, 0))
         .limit(limit)
     ).all()
-    return CustomerPage([_row(session, a) for a in associations], total or 0)
+    owed = ledger.debts(session, [a.customer_id for a in associations])
+    return CustomerPage(
+        [_row(session, a, owed.get(a.customer_id, 0)) for a in associations], total or 0
+    )
 
 
-def _row(session: Session, association: Association) -> CustomerRow:
+def _row(
+    session: Session, association: Association, debt: int | None = None
+) -> CustomerRow:
     # Each row loads its customer, organisations and manager one by one (cheap while the
     # page holds 25 rows); a page of 100 rows costs some 400 small queries, which a join
     # would fold into one.
@@ -155,6 +167,11 @@ def _row(session: Session, association: Association) -> CustomerRow:
         association=association,
         partner=partner,
         account_manager=manager,
+        debt=(
+            ledger.debts(session, [association.customer_id])[association.customer_id]
+            if debt is None
+            else debt
+        ),
     )
 
 

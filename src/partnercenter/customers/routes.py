@@ -103,7 +103,7 @@ def _customer_out(row: CustomerRow) -> CustomerOut:
         associated_at=row.association.started_at,
         label=row.association.label,
         account_manager_user_id=row.association.account_manager_user_id,
-        in_arrears=row.customer.in_arrears,
+        in_arrears=row.in_arrears,
     )
 
 

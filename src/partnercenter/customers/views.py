@@ -57,7 +57,6 @@ FACT_LABELS = {
         "Enterprise master with sub-accounts not in custody"
     ),
     "enterprise_sub_account": N_("Enterprise sub-account"),
-    "in_arrears": N_("In arrears"),
 }
 RECORD_KINDS = {
     "associated": N_("Associated"),

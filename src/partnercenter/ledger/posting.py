@@ -274,8 +274,15 @@ def _write(
     ]
     for start in range(0, len(rows), CHUNK):
         session.connection().execute(statement, rows[start : start + CHUNK])
-    # Accounts loaded as ORM objects earlier in this session must not show stale balances.
-    session.expire_all()
+    forget_accounts(session)
+
+
+def forget_accounts(session: Session) -> None:
+    """Accounts loaded as ORM objects earlier in this session must not show stale balances
+    after a write that bypassed the ORM; other objects are left alone."""
+    for instance in list(session.identity_map.values()):
+        if isinstance(instance, Account):
+            session.expire(instance)
 
 
 __all__ = [
@@ -286,6 +293,7 @@ __all__ = [
     "Shortfall",
     "available",
     "entry_hash",
+    "forget_accounts",
     "lock_accounts",
     "micros",
     "post",

@@ -455,7 +455,7 @@ def _customer_transfer(
             transfer_id=transfer_id,
             at=at,
         )
-        session.expire_all()
+        posting.forget_accounts(session)
         raise_refusal(row.outcome, row.available, currency)
         return TransferResult(
             transfer_id=transfer_id,

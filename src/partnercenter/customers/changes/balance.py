@@ -1,8 +1,9 @@
-"""The hook through which a change of association moves money back to the partner.
+"""The hook through which a change of association reaches the ledger.
 
 When a resale customer leaves its partner, or switches to consulting, what is left of the
-money the partner allocated goes back to the partner (an unbind reclaim). The ledger will
-register a mover here; until then the default mover moves nothing.
+money the partner allocated goes back to the partner (an unbind reclaim), in the same
+transaction as the change; and a customer in arrears may not leave before its debt is
+settled. The ledger's mover does both; tests may register another.
 """
 
 from __future__ import annotations
@@ -22,26 +23,25 @@ class BalanceMover(Protocol):
         and return the amount moved in minor units."""
         ...
 
-
-class NoLedger:
-    """Known shortcoming: there is no ledger yet, so no balance exists and an unbind
-    reclaim moves nothing; the records show 0 until the ledger registers its mover."""
-
-    def unbind_reclaim(
-        self, session: Session, actor: Actor, *, partner_id: str, customer_id: str
-    ) -> int:
-        return 0
+    def debt(self, session: Session, customer_id: str) -> int:
+        """What the customer owes now, in minor units (0 when it owes nothing)."""
+        ...
 
 
-_mover: BalanceMover = NoLedger()
+_mover: BalanceMover | None = None
 
 
 def balance_mover() -> BalanceMover:
+    if _mover is None:
+        from partnercenter.ledger.service import LedgerMover
+
+        return LedgerMover()
     return _mover
 
 
-def register_balance_mover(mover: BalanceMover) -> BalanceMover:
-    """Use ``mover`` for every unbind reclaim from now on; returns the previous one."""
+def register_balance_mover(mover: BalanceMover | None) -> BalanceMover | None:
+    """Use ``mover`` for every change from now on (None: the ledger's); returns the
+    previous one."""
     global _mover
     previous, _mover = _mover, mover
     return previous

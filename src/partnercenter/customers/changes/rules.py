@@ -149,14 +149,16 @@ CONSULTING_IN_ARREARS = FieldProblem(
 def preconditions(
     customer: Customer,
     *,
+    debt: int,
     mode: AssociationMode,
     kind: RequestKind,
     target_mode: AssociationMode | None,
 ) -> list[FieldProblem]:
     """What must be settled before the customer leaves ``mode`` (by disassociating or by
-    switching), each with what to do about it."""
+    switching), each with what to do about it. ``debt`` is what the customer owes now, from
+    its balance in the ledger."""
     found: list[FieldProblem] = []
-    if customer.in_arrears:
+    if debt > 0:
         found.append(
             RESALE_IN_ARREARS
             if mode is AssociationMode.RESALE

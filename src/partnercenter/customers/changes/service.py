@@ -491,6 +491,7 @@ def _apply(
     )
     blockers = rules.preconditions(
         customer,
+        debt=balance_mover().debt(session, customer.organisation_id),
         mode=association.mode,
         kind=request.kind,
         target_mode=request.target_mode,
@@ -622,7 +623,11 @@ def blockers_for(
     """What would stop the change today, to show before anyone asks for it."""
     customer = customers.get_customer(session, association.customer_id)
     return rules.preconditions(
-        customer, mode=association.mode, kind=kind, target_mode=target_mode
+        customer,
+        debt=balance_mover().debt(session, customer.organisation_id),
+        mode=association.mode,
+        kind=kind,
+        target_mode=target_mode,
     )
 
 

@@ -438,6 +438,9 @@ def upgrade() -> None:
         unique=False,
     )
     # ### end Alembic commands ###
+    # Arrears are now derived from the customer's balance, no longer a flag.
+    with op.batch_alter_table("customers") as batch:
+        batch.drop_column("in_arrears")
     if op.get_bind().dialect.name == "postgresql":
         op.execute(PG_APPEND_ONLY)
         op.execute(PG_CUSTOMER_TRANSFER)
@@ -447,6 +450,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("customers") as batch:
+        batch.add_column(
+            sa.Column("in_arrears", sa.Boolean(), nullable=False, server_default="0")
+        )
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION ledger_customer_transfer")
         op.execute("DROP TRIGGER ledger_entries_append_only ON ledger_entries")
