@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from bench.harness import (
     LoadResult,
+    PreparedRequest,
     create_partner_with_key,
     measure_rate,
     migrate,
@@ -40,7 +41,9 @@ def _show(name: str, result: LoadResult) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=2000, help="signed GETs per run")
+    parser.add_argument(
+        "--requests", type=int, default=2000, help="signed GETs per run"
+    )
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args(argv)
 
@@ -49,28 +52,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         key = create_partner_with_key(database)
         with run_server(database) as server:
 
-            def signed(count: int, sk: str = key.sk) -> list:
+            def signed(count: int, sk: str = key.sk) -> list[PreparedRequest]:
                 return [
                     sign_request(
-                        "GET", PATH, b"", key.ak, sk, host=server.host, domain_id=key.domain_id
+                        "GET",
+                        PATH,
+                        b"",
+                        key.ak,
+                        sk,
+                        host=server.host,
+                        domain_id=key.domain_id,
                     )
                     for _ in range(count)
                 ]
 
             few = measure_rate(server.url, signed(5), clients=2)
             _show("a few signed GETs", few)
-            in_process = measure_rate(server.url, signed(args.requests), clients=args.clients)
+            in_process = measure_rate(
+                server.url, signed(args.requests), clients=args.clients
+            )
             _show(f"{args.requests} signed GETs, {args.clients} clients", in_process)
             separate = measure_rate(
                 server.url, signed(args.requests), clients=args.clients, processes=1
             )
-            _show(f"the same from a load process", separate)
+            _show("the same from a load process", separate)
             forged = measure_rate(server.url, signed(3, sk=key.sk[::-1]), clients=1)
             _show("signed with a wrong secret", forged)
             print(f"peak RSS of the server: {server.peak_rss_mb():.1f} MiB")
 
     accepted = all(
-        result.status_counts == {200: result.ok} for result in (few, in_process, separate)
+        result.status_counts == {200: result.ok}
+        for result in (few, in_process, separate)
     )
     refused = forged.status_counts == {401: 3}
     print("signing check:", "passed" if accepted and refused else "FAILED")

@@ -31,7 +31,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -56,7 +56,9 @@ _MAX_IDENTIFIER = 63
 
 def database_url(name: str) -> str:
     """The SQLAlchemy URL of database ``name`` on the benchmark server."""
-    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    return (
+        make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    )
 
 
 def libpq_dsn(database: str) -> str:
@@ -102,7 +104,9 @@ def drop_database(name: str) -> None:
             (name,),
         )
         connection.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)
+            )
         )
 
 
@@ -157,7 +161,9 @@ CREATE TABLE bench_history (
 );
 """
 
-_TPS = re.compile(r"^tps = ([0-9.]+) \(without initial connection time\)$", re.MULTILINE)
+_TPS = re.compile(
+    r"^tps = ([0-9.]+) \(without initial connection time\)$", re.MULTILINE
+)
 
 
 class PgbenchFailed(RuntimeError):
@@ -189,7 +195,9 @@ def pgbench_transfer_script(*, hot: bool, accounts: int = BENCH_ACCOUNTS) -> str
             "\\endif\n"
         )
     debit = "UPDATE bench_accounts SET balance = balance - :amount WHERE id = :debit;\n"
-    credit = "UPDATE bench_accounts SET balance = balance + :amount WHERE id = :credit;\n"
+    credit = (
+        "UPDATE bench_accounts SET balance = balance + :amount WHERE id = :credit;\n"
+    )
     return (
         pick
         + "\\set amount random(1, 1000)\n"
@@ -426,6 +434,8 @@ class Server:
         """Start the process and return once ``/healthz`` answers 200."""
         if self.running:
             raise RuntimeError("the server is already running")
+        if not self.log_path.parent.is_dir():
+            raise RuntimeError("the server's block has ended; start a new one")
         if self._log is None:
             # Appended to across restarts, so a crash test keeps the whole story.
             self._log = self.log_path.open("ab")
@@ -514,10 +524,8 @@ class Server:
         self._remember_peak()
         if self._process.poll() is None:
             self._process.terminate()
-            try:
+            with suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
         # Kills what is left: a hung server, or a worker its supervisor left behind.
         self._kill_group()
 
@@ -630,7 +638,7 @@ def sdk_date(moment: float | None = None) -> str:
     return time.strftime(DATE_FORMAT, time.gmtime(moment))
 
 
-def sign_request(
+def sign_request(  # noqa: PLR0917 - a request's parts, then whose keys sign it
     method: str,
     url_path: str,
     body: bytes,
@@ -656,8 +664,10 @@ def sign_request(
     header present before signing, the SDK signs it. The date defaults to now: a pool
     signed during setup stays valid for the server's signature window (15 minutes).
     """
-    from huaweicloudsdkcore.auth.credentials import GlobalCredentials
-    from huaweicloudsdkcore.sdk_request import SdkRequest
+    from huaweicloudsdkcore.auth.credentials import (  # type: ignore[import-untyped]
+        GlobalCredentials,
+    )
+    from huaweicloudsdkcore.sdk_request import SdkRequest  # type: ignore[import-untyped]
 
     method = method.upper()
     parts = urlsplit(url_path)
@@ -735,7 +745,11 @@ def create_partner_with_key(
                 main_user=admin,
             )
             identity.add_membership(
-                session, admin, organisation, roles=["partner_admin"], is_main_account=True
+                session,
+                admin,
+                organisation,
+                roles=["partner_admin"],
+                is_main_account=True,
             )
             issued = credentials.create(
                 session,
@@ -744,7 +758,9 @@ def create_partner_with_key(
                 organisation,
                 description="benchmark key",
             )
-            key = ApiKey(issued.credential.access_key, issued.secret_key, organisation.id)
+            key = ApiKey(
+                issued.credential.access_key, issued.secret_key, organisation.id
+            )
     finally:
         engine.dispose()
     return key
@@ -802,7 +818,9 @@ class _Feed:
     passes. No lock: the clients of one loop only switch at an ``await``.
     """
 
-    def __init__(self, items: Sequence[tuple[bytes, bool]], deadline: float | None) -> None:
+    def __init__(
+        self, items: Sequence[tuple[bytes, bool]], deadline: float | None
+    ) -> None:
         self.items = items
         self.deadline = deadline
         self.index = 0
@@ -818,6 +836,19 @@ class _Feed:
         return item
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What one event loop of clients is to do; pickled as it is to a load process."""
+
+    host: str
+    port: int
+    items: Sequence[tuple[bytes, bool]]
+    """Each request's bytes, and whether it is a HEAD (whose answer has no body)."""
+    clients: int
+    seconds: float | None
+    request_timeout: float
+
+
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
@@ -831,7 +862,7 @@ async def _connect(host: str, port: int) -> Streams:
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    parts = []
+    parts: list[bytes] = []
     while True:
         size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0].strip(), 16)
         if size == 0:
@@ -879,14 +910,7 @@ def _close(streams: Streams | None) -> None:
         streams[1].close()
 
 
-async def _client(
-    host: str,
-    port: int,
-    streams: Streams,
-    feed: _Feed,
-    tally: _Tally,
-    timeout: float,
-) -> None:
+async def _client(plan: _Plan, streams: Streams, feed: _Feed, tally: _Tally) -> None:
     """One keep-alive connection sending one request after another."""
     current: Streams | None = streams
     try:
@@ -894,9 +918,9 @@ async def _client(
             raw, head_request = item
             begun = time.perf_counter()
             try:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(plan.request_timeout):
                     if current is None:
-                        current = await _connect(host, port)
+                        current = await _connect(plan.host, plan.port)
                     reader, writer = current
                     writer.write(raw)
                     if len(raw) > 1 << 16:
@@ -930,38 +954,23 @@ async def _client(
         _close(current)
 
 
-async def _drive(
-    host: str,
-    port: int,
-    items: Sequence[tuple[bytes, bool]],
-    clients: int,
-    seconds: float | None,
-    timeout: float,
-    ready: Callable[[], object] | None,
-) -> _Tally:
+async def _drive(plan: _Plan, ready: Callable[[], object] | None) -> _Tally:
     # Connections are opened before the clock starts: the rate is of requests, not of
     # TCP handshakes.
-    connections = await asyncio.gather(*(_connect(host, port) for _ in range(clients)))
+    connections = await asyncio.gather(
+        *(_connect(plan.host, plan.port) for _ in range(plan.clients))
+    )
     if ready is not None:
         ready()  # blocks until every process has connected; nothing else runs yet
     tally = _Tally(started=time.monotonic())
-    feed = _Feed(items, None if seconds is None else tally.started + seconds)
-    await asyncio.gather(
-        *(_client(host, port, conn, feed, tally, timeout) for conn in connections)
-    )
+    deadline = None if plan.seconds is None else tally.started + plan.seconds
+    feed = _Feed(plan.items, deadline)
+    await asyncio.gather(*(_client(plan, conn, feed, tally) for conn in connections))
     tally.finished = time.monotonic()
     return tally
 
 
-def _run_loop(
-    host: str,
-    port: int,
-    items: Sequence[tuple[bytes, bool]],
-    clients: int,
-    seconds: float | None,
-    timeout: float,
-    ready: Callable[[], object] | None = None,
-) -> _Tally:
+def _run_loop(plan: _Plan, ready: Callable[[], object] | None = None) -> _Tally:
     loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     try:
         import uvloop
@@ -970,22 +979,13 @@ def _run_loop(
     except ImportError:  # the standard loop is only slower
         pass
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        return runner.run(_drive(host, port, items, clients, seconds, timeout, ready))
+        return runner.run(_drive(plan, ready))
 
 
-def _load_process(
-    host: str,
-    port: int,
-    items: Sequence[tuple[bytes, bool]],
-    clients: int,
-    seconds: float | None,
-    timeout: float,
-    barrier: Any,
-    results: Any,
-) -> None:
+def _load_process(plan: _Plan, barrier: Any, results: Any) -> None:
     """Entry point of a load process: run the clients and send the tally home."""
     try:
-        tally = _run_loop(host, port, items, clients, seconds, timeout, barrier.wait)
+        tally = _run_loop(plan, barrier.wait)
     except BaseException as error:
         barrier.abort()  # releases the other processes instead of leaving them waiting
         results.put(("error", f"{type(error).__name__}: {error}"))
@@ -993,38 +993,28 @@ def _load_process(
     results.put(("ok", tally))
 
 
-def _in_processes(
-    host: str,
-    port: int,
-    items: Sequence[tuple[bytes, bool]],
-    clients: int,
-    processes: int,
-    seconds: float | None,
-    timeout: float,
-) -> _Tally:
+def _in_processes(plan: _Plan, processes: int) -> _Tally:
     # Spawned, not forked: the benchmark may hold threads and database connections that a
     # forked child would inherit half-way.
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(processes, timeout=120)
     results = context.Queue()
-    shares = [clients // processes + (i < clients % processes) for i in range(processes)]
-    workers = [
-        context.Process(
-            target=_load_process,
-            args=(
-                host,
-                port,
-                # Each process its own slice, so no request is sent twice in a single pass.
-                items[i::processes] if len(items) >= processes else items,
-                shares[i],
-                seconds,
-                timeout,
-                barrier,
-                results,
-            ),
-            daemon=True,
+    plans = [
+        replace(
+            plan,
+            clients=plan.clients // processes + (i < plan.clients % processes),
+            # Each process its own slice, so no request is sent twice in a single pass.
+            items=plan.items[i::processes]
+            if len(plan.items) >= processes
+            else plan.items,
         )
         for i in range(processes)
+    ]
+    workers = [
+        context.Process(
+            target=_load_process, args=(part, barrier, results), daemon=True
+        )
+        for part in plans
     ]
     for worker in workers:
         worker.start()
@@ -1066,7 +1056,12 @@ def _percentiles(latencies: list[float]) -> dict[str, float]:
     def at(fraction: float) -> float:
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
 
-    return {"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "max": ordered[-1] * 1000}
+    return {
+        "p50": at(0.50),
+        "p90": at(0.90),
+        "p99": at(0.99),
+        "max": ordered[-1] * 1000,
+    }
 
 
 def measure_rate(
@@ -1087,8 +1082,9 @@ def measure_rate(
 
     ``processes=0`` runs the clients on an event loop in this process; ``processes=N`` in N
     spawned processes, splitting clients and requests between them, for when this process
-    is busy with other work. Blocking: call it from synchronous code, not from a running
-    event loop.
+    is busy with other work; the script that calls it then needs the usual
+    ``if __name__ == "__main__":`` guard, since each process imports it afresh. Blocking:
+    call it from synchronous code, not from a running event loop.
     """
     if not requests:
         raise ValueError("no requests to send")
@@ -1098,12 +1094,19 @@ def measure_rate(
     if parts.scheme != "http" or parts.hostname is None:
         raise ValueError(f"an http:// URL is needed, not {url!r}")
     host, port = parts.hostname, parts.port or 80
-    items = [(request.raw, request.method == "HEAD") for request in requests]
-    if processes > 0:
-        processes = min(processes, clients)
-        tally = _in_processes(host, port, items, clients, processes, seconds, timeout)
-    else:
-        tally = _run_loop(host, port, items, clients, seconds, timeout)
+    plan = _Plan(
+        host=host,
+        port=port,
+        items=[(request.raw, request.method == "HEAD") for request in requests],
+        clients=clients,
+        seconds=seconds,
+        request_timeout=timeout,
+    )
+    tally = (
+        _in_processes(plan, min(processes, clients))
+        if processes > 0
+        else _run_loop(plan)
+    )
     elapsed = max(tally.finished - tally.started, 1e-9)
     ok = sum(count for status, count in tally.statuses.items() if 200 <= status < 300)
     return LoadResult(
@@ -1150,7 +1153,9 @@ def report(
     api_name: str = "API/s",
 ) -> str:
     """Print a table of the paired runs, their ratios and the median ratio; return it."""
-    labels = list(labels) if labels is not None else [str(i + 1) for i in range(len(pairs))]
+    labels = (
+        list(labels) if labels is not None else [str(i + 1) for i in range(len(pairs))]
+    )
     if len(labels) != len(pairs):
         raise ValueError("one label per pair")
     width = max([len("run"), *(len(label) for label in labels)])

@@ -464,6 +464,55 @@ def calendar_due(ctx: Context, start: dt.datetime, count: int) -> None:
 
 
 @main.group()
+def ledger() -> None:
+    """The ledger of balances and transfers."""
+
+
+@ledger.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_context
+def ledger_verify(ctx: Context, as_json: bool) -> None:
+    """Check that every transfer sums to zero, every account's entries chain and add up to
+    its balance, and no money was created or lost; exit 1 when a check fails."""
+    from partnercenter.core.money import to_decimal
+    from partnercenter.ledger.verify import verify
+
+    _engine, factory = ctx.factory()
+    with factory() as session:
+        report = verify(session)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "clean": report.clean,
+                    "transfers": report.transfers,
+                    "entries": report.entries,
+                    "accounts": report.accounts,
+                    "held": str(to_decimal(report.held)),
+                    "inflow": str(to_decimal(report.inflow)),
+                    "problems": [
+                        {"check": p.check, "subject": p.subject, "detail": p.detail}
+                        for p in report.problems
+                    ],
+                }
+            )
+        )
+    else:
+        click.echo(
+            f"{report.transfers} transfers, {report.entries} entries, "
+            f"{report.accounts} accounts checked; partners and customers hold "
+            f"{to_decimal(report.held)}, in less out is {to_decimal(report.inflow)}."
+        )
+        for problem in report.problems:
+            click.echo(f"PROBLEM {problem}")
+        click.echo(
+            "Ledger clean." if report.clean else f"{len(report.problems)} problems."
+        )
+    if not report.clean:
+        raise SystemExit(1)
+
+
+@main.group()
 def credentials() -> None:
     """API credentials (AK/SK)."""
 

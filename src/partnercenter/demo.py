@@ -12,6 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from partnercenter.core.actor import SYSTEM, Actor
+from partnercenter.core.security import SecretBox
+from partnercenter.core.settings import load_settings
 from partnercenter.customers import assignments, tiers
 from partnercenter.customers import service as customers
 from partnercenter.customers.models import (
@@ -28,6 +30,7 @@ from partnercenter.identity.models import (
     RealNameStatus,
     User,
 )
+from partnercenter.ledger import demo as ledger_demo
 
 DEMO_PASSWORD = "Demo-Pass-2026"  # noqa: S105 - printed for the demo on purpose
 _VERIFIED = RealNameStatus.VERIFIED
@@ -101,8 +104,12 @@ def _partner(
     return organisation
 
 
-def seed(session: Session) -> list[DemoLogin]:
-    """Create the demo channel; returns the logins to print. Refuses a non-empty database."""
+def seed(session: Session, *, box: SecretBox | None = None) -> list[DemoLogin]:
+    """Create the demo channel; returns the logins to print. Refuses a non-empty database.
+
+    ``box`` seals the demo's bank accounts; by default it is built from this process's
+    settings, as the server that will show them builds its own.
+    """
     if session.scalar(select(Organisation.id).limit(1)) is not None:
         raise RuntimeError(
             "the database already has organisations; demo data is not added"
@@ -199,6 +206,7 @@ def seed(session: Session) -> list[DemoLogin]:
         _user(session, account, name, email=f"{account}@example.com")
         logins.append(DemoLogin(account, "personal account, not yet a member", "-"))
 
+    ledger_demo.seed(session, box or SecretBox(load_settings().resolved_secret_key))
     return logins
 
 

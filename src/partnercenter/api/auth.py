@@ -66,14 +66,14 @@ async def raw_body(request: Request) -> bytes:
     return await request.body()
 
 
-def _headers(request: Request) -> dict[str, str]:
+def headers_of(request: Request) -> dict[str, str]:
     headers: dict[str, str] = {}
     for name, value in request.scope.get("headers", []):
         headers.setdefault(name.decode("latin-1").lower(), signing.header_text(value))
     return headers
 
 
-def _raw_path(request: Request) -> str:
+def raw_path_of(request: Request) -> str:
     raw = request.scope.get("raw_path")
     if isinstance(raw, bytes):
         return signing.header_text(raw)
@@ -97,17 +97,22 @@ def _secret_lookup(
     return secret_for
 
 
+def signature_window(request: Request) -> dt.timedelta:
+    settings: Settings = request.app.state.settings
+    return dt.timedelta(minutes=settings.signature_window_minutes)
+
+
 def authenticate(
     request: Request, session: Session, body: bytes
 ) -> tuple[ApiCredential, Organisation]:
     """The credential that signed ``request`` and its organisation, or ApiKeyRefused."""
     settings: Settings = request.app.state.settings
-    headers = _headers(request)
+    headers = headers_of(request)
     found: dict[str, ApiCredential] = {}
     try:
         access_key = signing.verify(
             method=request.method,
-            raw_path=_raw_path(request),
+            raw_path=raw_path_of(request),
             raw_query=request.scope.get("query_string", b"").decode("latin-1"),
             headers=headers,
             body=body,

@@ -8,6 +8,7 @@ from partnercenter.customers.changes.routes import router as changes_router
 from partnercenter.customers.intake.routes import router as intake_router
 from partnercenter.customers.routes import router as customers_router
 from partnercenter.identity.routes import router as identity_router
+from partnercenter.ledger.routes import router as ledger_router
 from partnercenter.members.routes import router as members_router
 
 router = APIRouter(prefix="/api/v1")
@@ -16,3 +17,4 @@ router.include_router(members_router)
 router.include_router(customers_router)
 router.include_router(intake_router)
 router.include_router(changes_router)
+router.include_router(ledger_router)

@@ -108,6 +108,10 @@ class Settings(BaseSettings):
         default=15,
         description="How far the X-Sdk-Date of a signed API request may be from now.",
     )
+    fast_path_pool_size: int = Field(
+        default=16,
+        description="Connections kept for single allocations and reclaims on PostgreSQL.",
+    )
 
     @field_validator("locale")
     @classmethod

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnercenter.core import audit
@@ -35,6 +36,7 @@ from partnercenter.ledger.models import (
 
 log = get_logger("partnercenter.ledger")
 
+ITEMS = cast(Table, BatchItem.__table__)
 MAX_ITEMS = 10_000
 CHUNK = 1000
 
@@ -87,7 +89,7 @@ def create(
         for position, (customer_id, amount) in enumerate(items)
     ]
     for start in range(0, len(rows), CHUNK):
-        session.execute(BatchItem.__table__.insert(), rows[start : start + CHUNK])
+        session.execute(ITEMS.insert(), rows[start : start + CHUNK])
     audit.record(
         session,
         actor,
@@ -154,10 +156,10 @@ def run_chunk(session: Session, batch_id: str) -> bool:
         currency=batch.currency,
     )
     statement = (
-        update(BatchItem.__table__)
+        update(ITEMS)
         .where(
-            BatchItem.__table__.c.batch_id == bindparam("b_batch"),
-            BatchItem.__table__.c.position == bindparam("b_position"),
+            ITEMS.c.batch_id == bindparam("b_batch"),
+            ITEMS.c.position == bindparam("b_position"),
         )
         .values(
             status=bindparam("b_status"),
@@ -245,13 +247,12 @@ def items(
 
 
 def counts_by_error(session: Session, batch_id: str) -> dict[str, int]:
-    return dict(
-        session.execute(
-            select(BatchItem.error_code, func.count())
-            .where(
-                BatchItem.batch_id == batch_id,
-                BatchItem.status == BatchItemStatus.REFUSED,
-            )
-            .group_by(BatchItem.error_code)
-        ).tuples()
+    rows = session.execute(
+        select(BatchItem.error_code, func.count())
+        .where(
+            BatchItem.batch_id == batch_id,
+            BatchItem.status == BatchItemStatus.REFUSED,
+        )
+        .group_by(BatchItem.error_code)
     )
+    return {str(code): int(count) for code, count in rows}

@@ -17,8 +17,9 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import cast
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from partnercenter.core.actor import Actor
@@ -30,6 +31,7 @@ from partnercenter.ledger.models import (
     TransferKind,
 )
 
+ACCOUNTS = cast(Table, Account.__table__)
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 CHUNK = 1000
 """Rows per statement; bounded so that no statement grows past the drivers' limits."""
@@ -253,8 +255,8 @@ def _write(
     for start in range(0, len(entries), CHUNK):
         session.execute(insert(Entry), entries[start : start + CHUNK])
     statement = (
-        update(Account.__table__)
-        .where(Account.__table__.c.id == bindparam("account_id"))
+        update(ACCOUNTS)
+        .where(ACCOUNTS.c.id == bindparam("account_id"))
         .values(
             balance=bindparam("new_balance"),
             entry_count=bindparam("new_count"),

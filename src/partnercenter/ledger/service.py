@@ -305,7 +305,7 @@ def debts(
 # -- who may act for whom -----------------------------------------------------------------
 
 
-def _require_partner(actor: Actor) -> None:
+def require_partner(actor: Actor) -> None:
     identity.authorize(actor, Permission.FUNDS_TRANSFER)
     if actor.organisation_kind not in {t.value for t in PartnerType}:
         raise NotAPartner()
@@ -436,7 +436,7 @@ def _customer_transfer(
     reason: str | None,
     currency: str,
 ) -> TransferResult:
-    _require_partner(actor)
+    require_partner(actor)
     check_amount(amount)
     if indirect_partner_id and actor.organisation_kind != PartnerType.DISTRIBUTOR:
         raise NotADistributor()
@@ -623,10 +623,10 @@ def allocate_to_reseller(
         session,
         actor,
         TransferKind.INDIRECT_ALLOCATE,
-        reseller_id,
-        amount,
-        reason,
-        currency,
+        reseller_id=reseller_id,
+        amount=amount,
+        reason=reason,
+        currency=currency,
     )
 
 
@@ -644,10 +644,10 @@ def reclaim_from_reseller(
         session,
         actor,
         TransferKind.INDIRECT_RECLAIM,
-        reseller_id,
-        amount,
-        reason,
-        currency,
+        reseller_id=reseller_id,
+        amount=amount,
+        reason=reason,
+        currency=currency,
     )
 
 
@@ -661,7 +661,7 @@ def _reseller_transfer(
     reason: str | None,
     currency: str,
 ) -> TransferResult:
-    _require_partner(actor)
+    require_partner(actor)
     check_amount(amount)
     reseller_of(session, actor, reseller_id)
     accounts = ensure_accounts(
@@ -733,7 +733,7 @@ def transfer_many(
     """
     if kind not in {TransferKind.ALLOCATE, TransferKind.RECLAIM}:
         raise ValueError(f"not a customer transfer: {kind}")
-    _require_partner(actor)
+    require_partner(actor)
     funding = funding_partner(session, actor, indirect_partner_id)
     allocating = kind is TransferKind.ALLOCATE
     modes = _resale_modes(session, funding, [c for c, _ in items], lock=True)

@@ -157,16 +157,18 @@ def month_start(today: dt.date, timezone: str) -> dt.datetime:
 
 
 def totals(session: Session, currency: str, today: dt.date, timezone: str) -> Totals:
-    by_kind = dict(
-        session.execute(
+    by_kind: dict[AccountKind, int] = {
+        kind: total
+        for kind, total in session.execute(
             select(Account.kind, func.coalesce(func.sum(Account.balance), 0))
             .where(Account.currency == currency)
             .group_by(Account.kind)
-        ).tuples()
-    )
+        )
+    }
     since = month_start(today, timezone)
-    moved = dict(
-        session.execute(
+    moved: dict[TransferKind, int] = {
+        kind: total
+        for kind, total in session.execute(
             select(Transfer.kind, func.coalesce(func.sum(Transfer.amount), 0))
             .where(
                 Transfer.kind.in_([TransferKind.CONSUME, TransferKind.REFUND]),
@@ -174,8 +176,8 @@ def totals(session: Session, currency: str, today: dt.date, timezone: str) -> To
                 Transfer.created_at >= since,
             )
             .group_by(Transfer.kind)
-        ).tuples()
-    )
+        )
+    }
     return Totals(
         partners=int(by_kind.get(AccountKind.PARTNER_CASH, 0)),
         held=int(by_kind.get(AccountKind.PARTNER_HOLD, 0)),
@@ -417,7 +419,9 @@ def charges(
     sums = statement.with_only_columns(
         Transfer.kind, func.coalesce(func.sum(Transfer.amount), 0)
     ).group_by(Transfer.kind)
-    by_kind = dict(session.execute(sums).tuples())
+    by_kind: dict[TransferKind, int] = {
+        kind: total for kind, total in session.execute(sums)
+    }
     found = session.execute(
         statement.order_by(Transfer.created_at.desc(), Transfer.id.desc())
         .offset(max(filters.offset, 0))
@@ -477,7 +481,7 @@ def withdrawal_queue(
             statement.with_only_columns(Withdrawal.status, func.count()).group_by(
                 Withdrawal.status
             )
-        ).tuples()
+        )
     }
     if status is not None:
         statement = statement.where(Withdrawal.status == status)
