@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from bench.harness import (
     LoadResult,
     PreparedRequest,
+    busy_cores,
     create_partner_with_key,
     measure_rate,
     migrate,
@@ -47,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args(argv)
 
+    print(f"machine busy before the run: {busy_cores():.2f} cores")
     with scratch_database("bench_check_signing") as database:
         migrate(database)
         key = create_partner_with_key(database)

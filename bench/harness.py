@@ -1124,6 +1124,28 @@ def measure_rate(
 # Reporting
 
 
+def busy_cores(sample: float = 1.0) -> float:
+    """How many cores the whole machine kept busy over the next ``sample`` seconds.
+
+    On a shared two-core box a test suite running beside the benchmark halves every rate;
+    printing this before a run says whether its numbers can be compared with others.
+    """
+
+    def busy_and_total() -> tuple[int, int]:
+        # user nice system idle iowait irq softirq steal; guest time is already in user.
+        first = Path("/proc/stat").read_text().split("\n", 1)[0]
+        ticks = [int(n) for n in first.split()[1:9]]
+        idle = ticks[3] + ticks[4]
+        return sum(ticks) - idle, sum(ticks)
+
+    busy_before, total_before = busy_and_total()
+    time.sleep(sample)
+    busy_after, total_after = busy_and_total()
+    cores = os.cpu_count() or 1
+    elapsed = max(total_after - total_before, 1)
+    return cores * (busy_after - busy_before) / elapsed
+
+
 def ratio(baseline: float, api: float) -> float:
     """The API's rate as a fraction of the baseline's: 1.0 would be "as fast as pgbench"."""
     if baseline <= 0:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from bench.harness import pgbench_transfer_rate, scratch_database
+from bench.harness import busy_cores, pgbench_transfer_rate, scratch_database
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -19,6 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args(argv)
 
+    print(f"machine busy before the run: {busy_cores():.2f} cores")
     with scratch_database("bench_pgbench") as database:
         for hot in (False, True):
             tps = pgbench_transfer_rate(

@@ -36,13 +36,12 @@ def _seed(db: Session) -> None:
 
 
 def _ids(db: Session, kind: OrganisationKind) -> dict[str, str]:
-    return dict(
-        db.execute(
-            select(Organisation.account_name, Organisation.id).where(
-                Organisation.kind == kind
-            )
-        ).tuples()
+    rows = db.execute(
+        select(Organisation.account_name, Organisation.id).where(
+            Organisation.kind == kind
+        )
     )
+    return {name: id_ for name, id_ in rows}
 
 
 def _counts(db: Session) -> tuple[int, int, int]:
