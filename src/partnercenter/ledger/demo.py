@@ -242,9 +242,17 @@ def seed(session: Session, box: SecretBox, *, seed_value: int = 2026) -> None:
                 session, finance, customer_id=org_id(c), amount=to_minor(amount)
             ),
         )
-    _plan_usage(plan, session, finance, org_id, random.Random(seed_value))
+    _plan_usage(plan, session, finance, org_id, random.Random(seed_value))  # noqa: S311 - demo figures, not secrets
     for item in WITHDRAWALS:
-        _plan_withdrawal(plan, session, box, finance, item, member, organisations)
+        _plan_withdrawal(
+            plan,
+            session,
+            box=box,
+            finance=finance,
+            item=item,
+            member=member,
+            organisations=organisations,
+        )
 
     clock = FrozenClock(now)
     previous = set_clock(clock)
@@ -303,6 +311,7 @@ def _plan_usage(
 def _plan_withdrawal(
     plan: _Plan,
     session: Session,
+    *,
     box: SecretBox,
     finance: Actor,
     item: DemoWithdrawal,

@@ -95,7 +95,7 @@ def _form_page(
         balances=service.partner_balances(
             db, indirect or actor.organisation_id, currency
         ),
-        max_items=batches.MAX_ITEMS,
+        max_items=page.tr.format_number(batches.MAX_ITEMS),
         **template_values(page, currency),
     )
 
