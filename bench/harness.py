@@ -313,7 +313,9 @@ def server_environment(
     The caller's own settings (a config file, a SQLite data folder, a log level) are dropped
     so that a run measures the same configuration on every machine. Production mode, because
     that is what is deployed; no embedded worker, because production runs it beside the
-    servers. ``overrides`` win over everything.
+    servers. The log level stays the product's default (INFO: one JSON line per request, to
+    the server's log file), since a deployment pays for that line too. ``overrides`` win over
+    everything.
     """
     env = {
         name: value
@@ -530,9 +532,12 @@ class Server:
         self._kill_group()
 
     def restart(self) -> None:
-        """Start again on the same port (after kill() or stop()), so clients keep the URL."""
-        if self.running:
-            self.stop()
+        """Start again on the same port, so clients and signed requests keep their Host.
+
+        Works after kill(), after stop(), and after the server died on its own (which the
+        stop() first reaps).
+        """
+        self.stop()
         self.start()
 
     def close(self) -> None:

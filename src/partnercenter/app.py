@@ -23,6 +23,7 @@ from partnercenter.core.i18n import best_locale, translator
 from partnercenter.core.migrate import require_migrated
 from partnercenter.core.security import CsrfSigner, SecretBox
 from partnercenter.core.settings import Settings, load_settings
+from partnercenter.ledger.fastlane import FastLane, close_pools
 from partnercenter.web.middleware import RequestContextMiddleware
 from partnercenter.web.templating import make_environment
 
@@ -52,6 +53,7 @@ def create_app(
         finally:
             if worker is not None:
                 worker.stop()
+            await close_pools(app)
             engine.dispose()
 
     app = FastAPI(
@@ -70,6 +72,7 @@ def create_app(
     app.state.secret_box = SecretBox(settings.resolved_secret_key)
     app.state.start_embedded_worker = True
 
+    app.add_middleware(FastLane)
     app.add_middleware(RequestContextMiddleware, api_prefixes=API_PREFIXES)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_error_handlers(app)

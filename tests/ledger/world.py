@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from partnercenter.core.actor import Actor
@@ -27,6 +27,7 @@ from partnercenter.identity.models import (
     RealNameStatus,
 )
 from partnercenter.ledger import service as ledger
+from partnercenter.ledger.models import Account, AccountKind
 from tests import factories
 
 _charges = itertools.count(1)
@@ -103,6 +104,18 @@ class World:
 
     def customer_balances(self, customer_id: str) -> ledger.CustomerBalances:
         return ledger.customer_balances(self.db, customer_id)
+
+    def allocated(self, customer_ids: list[str]) -> dict[str, int]:
+        """Each customer's allocated balance, in one query for thousands of customers."""
+        found = dict.fromkeys(customer_ids, 0)
+        rows = self.db.execute(
+            select(Account.organisation_id, Account.balance).where(
+                Account.kind == AccountKind.CUSTOMER_ALLOCATED,
+                Account.organisation_id.in_(customer_ids),
+            )
+        )
+        found.update(dict(rows))
+        return found
 
     def member(
         self, *roles: str, partner: factories.OrgWithAdmin | None = None

@@ -11,6 +11,9 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Self
 
 MINOR_DIGITS = 2
+MAX_DIGITS = 18
+"""Amounts of 10^18 or more are refused before any arithmetic: no real sum is that large, and
+quantizing them would overflow the decimal context."""
 _MINOR_PER_MAJOR = 10**MINOR_DIGITS
 _QUANTUM = Decimal(1).scaleb(-MINOR_DIGITS)
 
@@ -82,6 +85,8 @@ def parse_amount(value: object) -> Decimal:
         raise AmountError("amount is not a number")
     if not amount.is_finite():
         raise AmountError("amount is not a finite number")
+    if amount.adjusted() >= MAX_DIGITS:
+        raise AmountError("amount is too large")
     return amount
 
 

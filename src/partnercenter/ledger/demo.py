@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -186,63 +187,78 @@ def seed(session: Session, box: SecretBox, *, seed_value: int = 2026) -> None:
         plan.at(
             days_ago,
             at,
-            lambda account=account, amount=amount, reference=reference: (
-                service.record_topup(
-                    session,
-                    finance,
-                    partner_id=org_id(account),
-                    amount=to_minor(amount),
-                    reference=reference,
-                )
+            partial(
+                service.record_topup,
+                session,
+                finance,
+                partner_id=org_id(account),
+                amount=to_minor(amount),
+                reference=reference,
             ),
         )
     for days_ago, at, account, amount in CREDIT_LINES:
         plan.at(
             days_ago,
             at,
-            lambda account=account, amount=amount: service.set_credit_limit(
-                session, finance, partner_id=org_id(account), amount=to_minor(amount)
+            partial(
+                service.set_credit_limit,
+                session,
+                finance,
+                partner_id=org_id(account),
+                amount=to_minor(amount),
             ),
         )
     for days_ago, at, distributor, reseller, amount in RESELLER_FUNDING:
         plan.at(
             days_ago,
             at,
-            lambda d=distributor, r=reseller, amount=amount: (
-                service.allocate_to_reseller(
-                    session, partner(d), reseller_id=org_id(r), amount=to_minor(amount)
-                )
-            ),
-        )
-    for days_ago, at, actor, payer, customer, amount in ALLOCATIONS:
-        plan.at(
-            days_ago,
-            at,
-            lambda a=actor, p=payer, c=customer, amount=amount: service.allocate(
+            partial(
+                service.allocate_to_reseller,
                 session,
-                partner(a),
-                customer_id=org_id(c),
+                partner(distributor),
+                reseller_id=org_id(reseller),
                 amount=to_minor(amount),
-                indirect_partner_id=org_id(p) if p else None,
             ),
         )
-    for days_ago, at, actor, customer, amount in RECLAIMS:
+    for days_ago, at, account, payer, customer, amount in ALLOCATIONS:
         plan.at(
             days_ago,
             at,
-            lambda a=actor, c=customer, amount=amount: service.reclaim(
-                session, partner(a), customer_id=org_id(c), amount=to_minor(amount)
+            partial(
+                service.allocate,
+                session,
+                partner(account),
+                customer_id=org_id(customer),
+                amount=to_minor(amount),
+                indirect_partner_id=org_id(payer) if payer else None,
+            ),
+        )
+    for days_ago, at, account, customer, amount in RECLAIMS:
+        plan.at(
+            days_ago,
+            at,
+            partial(
+                service.reclaim,
+                session,
+                partner(account),
+                customer_id=org_id(customer),
+                amount=to_minor(amount),
             ),
         )
     for days_ago, at, customer, amount in RECHARGES:
         plan.at(
             days_ago,
             at,
-            lambda c=customer, amount=amount: service.record_recharge(
-                session, finance, customer_id=org_id(c), amount=to_minor(amount)
+            partial(
+                service.record_recharge,
+                session,
+                finance,
+                customer_id=org_id(customer),
+                amount=to_minor(amount),
             ),
         )
-    _plan_usage(plan, session, finance, org_id, random.Random(seed_value))  # noqa: S311 - demo figures, not secrets
+    rng = random.Random(seed_value)  # noqa: S311 - demo figures, not secrets
+    _plan_usage(plan, session, finance, org_id, rng)
     for item in WITHDRAWALS:
         _plan_withdrawal(
             plan,
@@ -292,7 +308,7 @@ def _plan_usage(
         plan.at(
             usage_days_ago - 1,
             BILLING_TIME,
-            lambda charges=charges: service.post_charges(session, finance, charges),
+            partial(service.post_charges, session, finance, charges),
         )
     for days_ago, at, customer, charged_days_ago, amount in REFUNDS:
         refund = service.Charge(
@@ -304,7 +320,7 @@ def _plan_usage(
         plan.at(
             days_ago,
             at,
-            lambda refund=refund: service.post_charges(session, finance, [refund]),
+            partial(service.post_charges, session, finance, [refund]),
         )
 
 

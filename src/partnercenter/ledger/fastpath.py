@@ -1,24 +1,20 @@
-"""The hot path of the native API: one allocation or reclaim per request, as lean as it can be.
+"""The key cache of the hot path, and the allocation route's unit of work.
 
-On PostgreSQL a request costs one database round trip: the ledger's function
-``ledger_customer_transfer`` checks the key is still valid, the idempotency key, the
-association and the balance, and writes the transfer, its entries, the balances, the audit
-event and the key, all in one statement on an autocommit connection of its own. The
-signature is checked against a short-lived in-process cache of the key's secret; a key
-revoked meanwhile is refused by the function itself, so revocation still takes effect at
-once. On SQLite the same request goes through the ordinary unit of work.
+:mod:`fastlane` serves single allocations and reclaims on PostgreSQL; it checks each
+request's signature against a short-lived in-process cache of the key's secret, kept here.
+A key revoked meanwhile is refused by the database function itself, so revocation still takes
+effect at once. On SQLite the same requests reach the routes, which run them in the ordinary
+unit of work (:func:`through_session`).
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request, Response
-from sqlalchemy import Engine, create_engine, text
 
 from partnercenter.api import auth
 from partnercenter.core.actor import Actor
@@ -26,8 +22,7 @@ from partnercenter.core.clock import utc_now
 from partnercenter.identity import signing
 from partnercenter.identity.models import ApiCredential, Organisation
 from partnercenter.identity.signing import ApiKeyRefused, DomainMismatch, SignatureError
-from partnercenter.ledger import idempotency, service
-from partnercenter.ledger.errors import NotADistributor
+from partnercenter.ledger import service
 from partnercenter.ledger.models import TransferKind
 
 CACHE_SECONDS = 30.0
@@ -36,7 +31,7 @@ _lock = threading.Lock()
 
 
 @dataclass(slots=True)
-class _Key:
+class Key:
     credential_id: int
     organisation_id: str
     actor: Actor
@@ -46,27 +41,9 @@ class _Key:
     """When ``last_used_at`` was last written for this key (monotonic seconds)."""
 
 
-def _fast_engine(request: Request) -> Engine:
+def _cache(request: Request) -> dict[str, Key]:
     state = request.app.state
-    engine: Engine | None = getattr(state, "ledger_fast_engine", None)
-    if engine is None:
-        with _lock:
-            engine = getattr(state, "ledger_fast_engine", None)
-            if engine is None:
-                engine = create_engine(
-                    state.settings.database_url,
-                    isolation_level="AUTOCOMMIT",
-                    pool_size=state.settings.fast_path_pool_size,
-                    max_overflow=0,
-                    pool_pre_ping=False,
-                )
-                state.ledger_fast_engine = engine
-    return engine
-
-
-def _cache(request: Request) -> dict[str, _Key]:
-    state = request.app.state
-    cache: dict[str, _Key] | None = getattr(state, "ledger_key_cache", None)
+    cache: dict[str, Key] | None = getattr(state, "ledger_key_cache", None)
     if cache is None:
         with _lock:
             cache = getattr(state, "ledger_key_cache", None)
@@ -84,18 +61,14 @@ def _access_key(headers: dict[str, str]) -> str | None:
     return value[start + len("Access=") :].split(",", 1)[0].strip() or None
 
 
-def _principal(request: Request, body: bytes) -> _Key:
-    """The key that signed the request, verified against the cached secret when fresh."""
+def cached_principal(request: Request, body: bytes) -> Key | None:
+    """The key that signed the request, verified against its cached secret; None when the
+    key is not cached (or no longer fresh), so the caller looks it up."""
     headers = auth.headers_of(request)
-    cache = _cache(request)
     access_key = _access_key(headers)
-    now = time.monotonic()
-    cached = cache.get(access_key or "")
-    if cached is None or cached.expires < now:
-        with request.app.state.session_factory() as session:
-            credential, organisation = auth.authenticate(request, session, body)
-            cached = _remember(request, cache, credential, organisation, now)
-        return cached
+    cached = _cache(request).get(access_key or "")
+    if cached is None or cached.expires < time.monotonic():
+        return None
     try:
         signing.verify(
             method=request.method,
@@ -115,14 +88,38 @@ def _principal(request: Request, body: bytes) -> _Key:
     return cached
 
 
+def looked_up_principal(request: Request, body: bytes) -> Key:
+    """The key that signed the request, checked against the database, and now cached."""
+    with request.app.state.session_factory() as session:
+        credential, organisation = auth.authenticate(request, session, body)
+        return _remember(
+            request, _cache(request), credential, organisation, time.monotonic()
+        )
+
+
+def forget(request: Request) -> None:
+    _cache(request).pop(_access_key(auth.headers_of(request)) or "", None)
+
+
+def actor_of(key: Key, request_id: str | None) -> Actor:
+    return Actor(
+        organisation_id=key.actor.organisation_id,
+        organisation_kind=key.actor.organisation_kind,
+        permissions=key.actor.permissions,
+        credential_id=key.credential_id,
+        request_id=request_id,
+        roles=key.actor.roles,
+    )
+
+
 def _remember(
     request: Request,
-    cache: dict[str, _Key],
+    cache: dict[str, Key],
     credential: ApiCredential,
     organisation: Organisation,
     now: float,
-) -> _Key:
-    entry = _Key(
+) -> Key:
+    entry = Key(
         credential_id=credential.id,
         organisation_id=organisation.id,
         actor=auth.actor_for_credential(credential, organisation, None),
@@ -134,93 +131,7 @@ def _remember(
     return entry
 
 
-NOTE_USE = text(
-    "UPDATE api_credentials SET last_used_at = :at WHERE id = :id "
-    "AND (last_used_at IS NULL OR last_used_at < :at - interval '1 minute')"
-)
-
-
-def customer_transfer(request: Request, body: bytes, kind: TransferKind) -> Response:
-    from partnercenter.ledger import routes
-
-    engine: Engine = request.app.state.engine
-    if engine.dialect.name != "postgresql":
-        return _through_session(request, body, kind)
-    key = _principal(request, body)
-    request_id = getattr(request.state, "request_id", None)
-    actor = Actor(
-        organisation_id=key.actor.organisation_id,
-        organisation_kind=key.actor.organisation_kind,
-        permissions=key.actor.permissions,
-        credential_id=key.credential_id,
-        request_id=request_id,
-        roles=key.actor.roles,
-    )
-    data = routes.parse_object(body)
-    customer_id = routes.text_of(data, "customer_id", required=True) or ""
-    amount = routes.amount_of(data)
-    indirect = routes.text_of(data, "indirect_partner_id")
-    reason = routes.text_of(data, "reason", limit=500)
-    service.require_partner(actor)
-    if indirect and actor.organisation_kind != "distributor":
-        raise NotADistributor()
-    idem_key = idempotency.key_of(request)
-    fingerprint = idempotency.request_hash(request.method, request.url.path, body)
-    currency = request.app.state.settings.currency
-    at = utc_now()
-    transfer_id = service.new_transfer_id(kind, at)
-    fast = _fast_engine(request)
-    with fast.connect() as connection:
-        row = service.call_customer_transfer(
-            connection,
-            actor,
-            kind=kind,
-            customer_id=customer_id,
-            amount=amount,
-            indirect_partner_id=indirect,
-            reason=reason,
-            currency=currency,
-            transfer_id=transfer_id,
-            at=at,
-            idempotency_key=idem_key,
-            request_hash=fingerprint,
-        )
-        now = time.monotonic()
-        if now - key.noted >= 60:
-            key.noted = now
-            connection.execute(NOTE_USE, {"at": at, "id": key.credential_id})
-    if row.outcome == "replay":
-        with request.app.state.session_factory() as session:
-            payload = routes.stored_transfer(session, row.transfer_id)
-        return _json(payload, replayed=True)
-    if row.outcome == "credential_revoked":
-        _cache(request).pop(_access_key(auth.headers_of(request)) or "", None)
-    service.raise_refusal(row.outcome, row.available, currency)
-    return _json(
-        routes.transfer_json(
-            transfer_id,
-            kind.value,
-            amount,
-            currency,
-            partner_id=indirect or actor.organisation_id,
-            counterparty_id=customer_id,
-            balance_after=row.partner_balance_after,
-            created_at=at,
-        ),
-        replayed=False,
-    )
-
-
-def _json(payload: dict[str, Any], *, replayed: bool) -> Response:
-    response = Response(
-        json.dumps(payload), status_code=201, media_type="application/json"
-    )
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return response
-
-
-def _through_session(request: Request, body: bytes, kind: TransferKind) -> Response:
+def through_session(request: Request, body: bytes, kind: TransferKind) -> Response:
     from partnercenter.ledger import routes
 
     move = service.allocate if kind is TransferKind.ALLOCATE else service.reclaim

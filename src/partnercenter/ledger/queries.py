@@ -105,6 +105,8 @@ class AdjustRecord:
     actor_credential_id: int | None
     incoming: bool
     """Whether the money came into the reader's balance."""
+    own: bool
+    """Whether the reader made the transfer (False: its distributor did)."""
 
     @property
     def signed_amount(self) -> int:
@@ -236,6 +238,7 @@ def _adjust_record(partner_id: str, row: Any) -> AdjustRecord:
         actor_name=row.actor_name,
         actor_credential_id=row.actor_credential_id,
         incoming=(kind in _INCOMING) == mine,
+        own=mine,
     )
 
 
@@ -322,6 +325,9 @@ class StatementLine:
     """The other organisation of the transfer, if any (none for top-ups and charges)."""
     counterparty_name: str | None
     reason: str | None
+    organisation_id: str | None
+    """Whose records the transfer belongs to: the account's owner, or (for a customer's
+    allocations, a reseller's funding) the partner that made it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,6 +405,7 @@ def _statement_select(
             party.label("party_id"),
             other.display_name.label("party_name"),
             Transfer.reason,
+            Transfer.organisation_id,
         )
         .join(Transfer, Transfer.id == Entry.transfer_id)
         .outerjoin(other, other.id == party)
@@ -420,6 +427,7 @@ def _statement_line(row: Any) -> StatementLine:
         counterparty_id=row.party_id,
         counterparty_name=row.party_name,
         reason=row.reason,
+        organisation_id=row.organisation_id,
     )
 
 
@@ -551,7 +559,9 @@ class BatchLine:
     error_code: str | None
 
 
-def _batch_select(batch_id: str, status: BatchItemStatus | None) -> Select[Any]:
+def _batch_select(
+    batch_id: str, status: BatchItemStatus | None
+) -> Select[BatchItem, str]:
     statement = (
         select(BatchItem, Organisation.display_name)
         .outerjoin(Organisation, Organisation.id == BatchItem.customer_id)
@@ -598,7 +608,7 @@ def batch_lines(
         - batch.refused_count,
     }
     return Found(
-        [_batch_line(item, name) for item, name in rows.tuples()],
+        [_batch_line(item, name) for item, name in rows],
         totals[status],
         offset,
         limit,
@@ -613,7 +623,7 @@ def iter_batch_lines(
         rows = session.execute(
             _batch_select(batch_id, None).where(BatchItem.position > after).limit(page)
         ).all()
-        for item, name in rows.tuples():
+        for item, name in rows:
             yield _batch_line(item, name)
         if len(rows) < page:
             return

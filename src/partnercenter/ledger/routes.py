@@ -336,7 +336,7 @@ def customer_balances(actor: ApiActor, db: DB, settings: Config) -> CustomerBala
 
 def _customer_transfer(kind: TransferKind) -> Callable[..., Response]:
     def endpoint(request: Request, body: Body) -> Response:
-        return fastpath.customer_transfer(request, body, kind)
+        return fastpath.through_session(request, body, kind)
 
     return endpoint
 

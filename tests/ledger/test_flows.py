@@ -19,9 +19,9 @@ def test_allocate_and_verify(db):
 
 def test_batch_and_withdrawal(db, session_factory):
     from partnercenter.core.security import SecretBox
+    from partnercenter.customers.models import AssociationMode
     from partnercenter.ledger import batches, withdrawals
     from partnercenter.ledger.models import TransferKind, WithdrawalMethod
-    from partnercenter.customers.models import AssociationMode
 
     w = world(db)
     w.topup(1000_00)
@@ -46,11 +46,12 @@ def test_batch_and_withdrawal(db, session_factory):
         box,
         amount=200_00,
         method=WithdrawalMethod.BANK,
-        bank_holder="acme（beijing） ltd",
+        bank_holder="acme\uff08beijing\uff09 ltd",
         bank_name="ICBC",
         bank_account="6222 0000 1111 2222",
     )
-    assert w.balances().cash == 300_00 and w.balances().held == 200_00
+    assert w.balances().cash == 300_00
+    assert w.balances().held == 200_00
     withdrawals.approve(db, w.finance, wd.id)
     withdrawals.mark_paid(db, w.finance, wd.id, "BANK-1")
     db.commit()
