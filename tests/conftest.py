@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
+from argon2.profiles import CHEAPEST
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck
@@ -28,6 +30,13 @@ from partnercenter.core import clock as clock_module
 from partnercenter.core.db import make_engine, make_session_factory
 from partnercenter.core.migrate import upgrade
 from partnercenter.core.settings import Environment, Settings
+from partnercenter.identity import passwords
+from partnercenter.ledger.fastlane import close_pools
+
+# Hashing at the standard cost takes a third of a second, for every user a test creates and
+# every sign-in; the tests hash with argon2's cheapest parameters instead (test_passwords
+# checks the standard ones).
+passwords.use_hasher(PasswordHasher.from_parameters(CHEAPEST))
 
 hypothesis_settings.register_profile(
     "ci", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -169,7 +178,12 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 def app(settings: Settings) -> Iterator[FastAPI]:
     application = create_app(settings)
     application.state.start_embedded_worker = False
+    # A test may serve the app and stop the server while its own session still holds a
+    # connection; the engine is disposed here, after every session of the test has closed.
+    application.state.dispose_engine_on_shutdown = False
     yield application
+    # A test that never started the app's lifespan leaves its fast-lane pool to close here.
+    close_pools(application)
     application.state.engine.dispose()
 
 

@@ -25,6 +25,9 @@ from partnercenter.customers.intake import invitations, registrations
 from partnercenter.identity import service as identity
 from partnercenter.identity.models import PartnerType, User
 from partnercenter.identity.permissions import Permission
+from partnercenter.ledger import batches, withdrawals
+from partnercenter.ledger import service as ledger
+from partnercenter.ledger.models import TransferKind, WithdrawalMethod
 from partnercenter.members import service as members
 from partnercenter.web.views import router as console_router
 from tests import factories
@@ -152,6 +155,49 @@ def world(app: FastAPI, db: Session) -> World:
         db, admin_actor, prospect_name="Lanting", email="lead@example.com", phone=None
     )
     intake_link = invitations.create_link(db, admin_actor, mode="resale", tag="Expo")
+    # Vendor finance's pages and the partner's withdrawals: money on every page.
+    finance = _actor(db, vendor.admin, vendor.organisation.id)
+    provider.organisation.legal_name = "示例科技有限公司"
+    ledger.record_topup(
+        db, finance, partner_id=provider.organisation.id, amount=1000_00, reference="R1"
+    )
+    ledger.set_credit_limit(db, finance, partner_id=provider.organisation.id, amount=1)
+    ledger.record_recharge(db, finance, customer_id=customer.organisation.id, amount=5)
+    ledger.post_charges(db, finance, [ledger.Charge("BILL-1", served.id, 3)])
+    withdrawal = withdrawals.request(
+        db,
+        admin_actor,
+        app.state.secret_box,
+        amount=100_00,
+        method=WithdrawalMethod.BANK,
+        bank_holder="示例科技有限公司",
+        bank_name="工商银行",
+        bank_account="6222020012345678",
+    )
+    # The partner's funds pages and the customer's own funds: an allocation, a batch.
+    funds_clerk = _actor(db, vendor.admin, vendor.organisation.id)
+    ledger.record_topup(
+        db, funds_clerk, partner_id=distributor.organisation.id, amount=300_00
+    )
+    ledger.allocate_to_reseller(
+        db,
+        _actor(db, distributor.admin, distributor.organisation.id),
+        reseller_id=reseller.organisation.id,
+        amount=100_00,
+    )
+    funded = factories.associated_customer(db, provider.organisation)
+    ledger.record_topup(
+        db, funds_clerk, partner_id=provider.organisation.id, amount=500_00
+    )
+    ledger.allocate(
+        db, admin_actor, customer_id=funded.organisation.id, amount=50_00, reason="Q1"
+    )
+    funds_batch = batches.create(
+        db,
+        admin_actor,
+        kind=TransferKind.ALLOCATE,
+        items=[(funded.organisation.id, 1_00), ("unknown-customer", 0)],
+    )
 
     admin, boss = provider.admin.account_name, vendor.admin.account_name
     paths = {
@@ -208,6 +254,41 @@ def world(app: FastAPI, db: Session) -> World:
             boss,
             f"/vendor/customers/{served.id}",
         ),
+        # Vendor finance's pages and the partner's withdrawal pages.
+        "/vendor/finance": (boss, "/vendor/finance"),
+        "/vendor/finance/partners/{partner_id}": (
+            boss,
+            f"/vendor/finance/partners/{provider.organisation.id}",
+        ),
+        "/vendor/finance/recharges": (boss, "/vendor/finance/recharges"),
+        "/vendor/finance/charges": (boss, "/vendor/finance/charges"),
+        "/vendor/finance/withdrawals": (boss, "/vendor/finance/withdrawals"),
+        "/vendor/finance/withdrawals/{withdrawal_id}": (
+            boss,
+            f"/vendor/finance/withdrawals/{withdrawal.id}",
+        ),
+        "/funds/withdrawals": (admin, "/funds/withdrawals"),
+        "/funds/withdrawals/new": (admin, "/funds/withdrawals/new"),
+        # The partner's funds pages and the customer's own funds.
+        "/funds": (admin, "/funds"),
+        "/funds/allocate": (
+            admin,
+            f"/funds/allocate?customer_id={funded.organisation.id}",
+        ),
+        "/funds/resellers": (distributor.admin.account_name, "/funds/resellers"),
+        "/funds/batches": (admin, "/funds/batches"),
+        "/funds/batches/new": (admin, "/funds/batches/new"),
+        "/funds/batches/{batch_id}": (admin, f"/funds/batches/{funds_batch.id}"),
+        "/funds/batches/{batch_id}/items.csv": (
+            admin,
+            f"/funds/batches/{funds_batch.id}/items.csv",
+        ),
+        "/funds/adjust-records": (admin, "/funds/adjust-records"),
+        "/funds/adjust-records/export.csv": (admin, "/funds/adjust-records/export.csv"),
+        "/funds/statement": (admin, "/funds/statement"),
+        "/funds/statement/export.csv": (admin, "/funds/statement/export.csv"),
+        "/my-funds": (funded.admin.account_name, "/my-funds"),
+        "/my-funds/export.csv": (funded.admin.account_name, "/my-funds/export.csv"),
     }
     values = {
         value

@@ -52,6 +52,17 @@ class TestPolicy:
         assert not passwords.verify_password(hashed, "good-pass-1")
         assert not passwords.verify_password(None, "Good-Pass-1")
 
+    def test_the_standard_cost_is_64_mib_three_passes_and_weaker_hashes_are_renewed(
+        self,
+    ) -> None:
+        standard = passwords.STANDARD.hash("Good-Pass-1")
+        assert standard.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+        # What the suite hashes with verifies, and the standard hasher asks to renew it.
+        cheap = passwords.hash_password("Good-Pass-1")
+        assert passwords.verify_password(cheap, "Good-Pass-1")
+        assert passwords.STANDARD.check_needs_rehash(cheap)
+        assert not passwords.STANDARD.check_needs_rehash(standard)
+
 
 class TestThrottling:
     def test_sign_in_pauses_after_five_failures_even_with_the_right_password(

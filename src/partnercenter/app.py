@@ -38,7 +38,11 @@ def create_app(
     pc_logging.configure(settings.resolved_log_format, settings.log_level)
     engine = make_engine(settings.resolved_database_url)
     if check_migrated:
-        require_migrated(engine)
+        try:
+            require_migrated(engine)
+        except BaseException:
+            engine.dispose()
+            raise
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,8 +57,9 @@ def create_app(
         finally:
             if worker is not None:
                 worker.stop()
-            await close_pools(app)
-            engine.dispose()
+            close_pools(app)
+            if app.state.dispose_engine_on_shutdown:
+                engine.dispose()
 
     app = FastAPI(
         title="Partner Center native API",
@@ -71,6 +76,8 @@ def create_app(
     app.state.csrf_signer = CsrfSigner(settings.resolved_secret_key)
     app.state.secret_box = SecretBox(settings.resolved_secret_key)
     app.state.start_embedded_worker = True
+    app.state.dispose_engine_on_shutdown = True
+    """False where the app's owner outlives its server and disposes the engine itself."""
 
     app.add_middleware(FastLane)
     app.add_middleware(RequestContextMiddleware, api_prefixes=API_PREFIXES)

@@ -114,7 +114,8 @@ class World:
                 Account.organisation_id.in_(customer_ids),
             )
         )
-        found.update(dict(rows))
+        for organisation_id, balance in rows:
+            found[organisation_id] = balance
         return found
 
     def member(

@@ -10,13 +10,25 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from partnercenter.core.errors import FieldProblem, InvalidInput
 from partnercenter.core.i18n import N_
 
-_hasher = PasswordHasher()
+STANDARD = PasswordHasher()
+"""argon2id with the library's recommended parameters (RFC 9106, low-memory profile)."""
+_hasher = STANDARD
 MIN_LENGTH = 8
 MAX_LENGTH = 128
 
 # Hashing a fixed password for unknown accounts makes "no such user" cost as much time as
 # "wrong password", so response times do not reveal which account names exist.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def use_hasher(hasher: PasswordHasher) -> None:
+    """Hash new passwords with ``hasher`` in this process (test suites use cheap parameters).
+
+    Stored hashes carry their own parameters, so earlier ones still verify.
+    """
+    global _hasher, _DUMMY_HASH  # noqa: PLW0603 - one hasher for the whole process
+    _hasher = hasher
+    _DUMMY_HASH = hasher.hash("not-a-real-password")
 
 
 def hash_password(password: str) -> str:

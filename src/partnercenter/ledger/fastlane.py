@@ -56,12 +56,18 @@ class _Pool:
         self.dsn, self.size = dsn, size
         self.idle: asyncio.Queue[psycopg.AsyncConnection[Any]] = asyncio.Queue()
         self.opened = 0
+        self.every: list[psycopg.AsyncConnection[Any]] = []
+        """Every connection opened and not yet closed, idle or lent out."""
 
     async def take(self) -> psycopg.AsyncConnection[Any]:
         if self.idle.empty() and self.opened < self.size:
             self.opened += 1
             try:
-                return await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+                connection = await psycopg.AsyncConnection.connect(
+                    self.dsn, autocommit=True
+                )
+                self.every.append(connection)
+                return connection
             except BaseException:
                 self.opened -= 1
                 raise
@@ -70,12 +76,27 @@ class _Pool:
     def give(self, connection: psycopg.AsyncConnection[Any]) -> None:
         if connection.closed or connection.broken:
             self.opened -= 1
+            self.every.remove(connection)
+            self.closing(connection)
         else:
             self.idle.put_nowait(connection)
 
-    async def close(self) -> None:
-        while not self.idle.empty():
-            await self.idle.get_nowait().close()
+    @staticmethod
+    def closing(connection: psycopg.AsyncConnection[Any]) -> None:
+        # Closing frees the socket at once and waits for nothing, so it needs no loop.
+        connection.pgconn.finish()
+
+    def close(self) -> None:
+        """Close every connection, idle or lent out, from any thread or event loop.
+
+        The pool's loop may already be gone (a test client's loop ends with the client),
+        so this only ends each connection's socket, which waits for nothing.
+        """
+        for connection in self.every:
+            if not connection.closed:
+                self.closing(connection)
+        self.every.clear()
+        self.opened = 0
 
 
 class FastLane:
@@ -134,6 +155,8 @@ class FastLane:
         key = await _principal(request, body)
         actor = fastpath.actor_of(key, getattr(request.state, "request_id", None))
         data = routes.parse_object(body)
+        # The same order as the other money writes: the body, the key, then the fields.
+        idem_key = idempotency.key_of(request)
         customer_id = routes.text_of(data, "customer_id", required=True) or ""
         amount = routes.amount_of(data)
         indirect = routes.text_of(data, "indirect_partner_id")
@@ -141,7 +164,6 @@ class FastLane:
         service.require_partner(actor)
         if indirect and actor.organisation_kind != "distributor":
             raise NotADistributor()
-        idem_key = idempotency.key_of(request)
         fingerprint = idempotency.request_hash(request.method, request.url.path, body)
         currency = request.app.state.settings.currency
         at = utc_now()
@@ -175,6 +197,12 @@ class FastLane:
                 None,
                 None,
             )
+        except psycopg.Error as error:
+            shortfall = service.shortfall_of(error)
+            if shortfall is None:
+                raise
+            outcome, found_id, balance_after, available = shortfall
+        else:
             now = time.monotonic()
             if now - key.noted >= NOTE_EVERY:
                 key.noted = now
@@ -213,11 +241,12 @@ def pools_of(app: Any) -> dict[int, _Pool]:
     return pools
 
 
-async def close_pools(app: Any) -> None:
-    """Close the connections of this event loop's pool; the app calls it as it stops."""
-    pool = pools_of(app).pop(id(asyncio.get_running_loop()), None)
-    if pool is not None:
-        await pool.close()
+def close_pools(app: Any) -> None:
+    """Close every connection of the app's pools; the app calls it as it stops."""
+    pools = pools_of(app)
+    for pool in list(pools.values()):
+        pool.close()
+    pools.clear()
 
 
 async def _body(receive: Receive) -> bytes:

@@ -1,13 +1,14 @@
 """The posting engine: the only code that writes entries and changes balances.
 
 :func:`post` takes transfers already decided by the service (who pays whom, how much, under
-which limit), locks the accounts involved in id order, checks each limit against the locked
-balances, and writes the transfers, their entries and the new balances with set-based
-statements, so a batch of ten thousand costs a handful of statements, not ten thousand.
+which limit), locks the accounts involved in one fixed order (:data:`SIDE`), checks each limit
+against the locked balances, and writes the transfers, their entries and the new balances
+with set-based statements, so a batch of ten thousand costs a handful of statements, not
+ten thousand.
 
 The same rules exist once more as a PostgreSQL function for the single-allocation hot path
-(see :mod:`partnercenter.ledger.pgsql`); both compute the entry hash with :func:`entry_hash`'s
-formula, and ``verify`` checks what either wrote.
+(``ledger_customer_transfer``, defined by the migrations); both compute the entry hash with
+:func:`entry_hash`'s formula, and ``verify`` checks what either wrote.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
 from partnercenter.core.actor import Actor
 from partnercenter.ledger.models import (
     GENESIS_HASH,
     Account,
+    AccountKind,
     Entry,
     Transfer,
     TransferKind,
@@ -129,12 +131,39 @@ def entry_hash(
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+SIDE = case(
+    (Account.kind.in_([AccountKind.CUSTOMER_ALLOCATED, AccountKind.CUSTOMER_CASH]), 0),
+    (Account.kind.in_([AccountKind.PARTNER_CASH, AccountKind.PARTNER_HOLD]), 1),
+    else_=2,
+)
+"""The lock order of accounts: customers' first, then partners', then the vendor's.
+
+Every writer takes account locks in this order, and by id within a side, so two transfers
+never wait for each other in a circle; the PostgreSQL function takes a customer's account
+before its partner's for the same reason. The partner's and the vendor's accounts are the
+ones many transfers share, so taking them last also holds them for the shortest time.
+"""
+
+
 def lock_accounts(session: Session, ids: Sequence[int]) -> dict[int, AccountState]:
-    """The accounts' current state, locked until the transaction ends, taken in id order
-    so that two transfers over the same accounts never wait for each other in a circle."""
+    """The accounts' current state, locked until the transaction ends, taken in the
+    order of :data:`SIDE`."""
+    wanted = sorted(set(ids))
+    if len(wanted) > CHUNK:
+        # Locked a chunk at a time, so the chunks must follow the one order too.
+        sides: list[tuple[int, int]] = []
+        for start in range(0, len(wanted), CHUNK):
+            sides.extend(
+                (side, account_id)
+                for account_id, side in session.execute(
+                    select(Account.id, SIDE).where(
+                        Account.id.in_(wanted[start : start + CHUNK])
+                    )
+                )
+            )
+        wanted = [account_id for _, account_id in sorted(sides)]
     states: dict[int, AccountState] = {}
-    ordered = sorted(set(ids))
-    for start in range(0, len(ordered), CHUNK):
+    for start in range(0, len(wanted), CHUNK):
         rows = session.execute(
             select(
                 Account.id,
@@ -144,9 +173,11 @@ def lock_accounts(session: Session, ids: Sequence[int]) -> dict[int, AccountStat
                 Account.entry_count,
                 Account.last_hash,
             )
-            .where(Account.id.in_(ordered[start : start + CHUNK]))
-            .order_by(Account.id)
-            .with_for_update()
+            .where(Account.id.in_(wanted[start : start + CHUNK]))
+            .order_by(SIDE, Account.id)
+            # FOR NO KEY UPDATE on PostgreSQL, as in the database function: it does not
+            # wait for the key-share locks that foreign keys to the account take.
+            .with_for_update(key_share=True)
         )
         for row in rows:
             states[row.id] = AccountState(*row)
@@ -289,6 +320,7 @@ def forget_accounts(session: Session) -> None:
 
 __all__ = [
     "GENESIS_HASH",
+    "SIDE",
     "Limit",
     "Posted",
     "Posting",

@@ -5,9 +5,11 @@ Every function reads the records of the organisation (or account, or batch) it i
 nothing else; the caller has already decided that the reader may see them. Each page is one
 query plus one count, both starting from an index that leads with the organisation or
 account and the time (``ix_ledger_transfers_org_time``, ``ix_ledger_transfers_counterparty``,
-``ix_ledger_entries_account_time``), so a page stays cheap however long the history is.
-Exports walk the same order with a keyset (the last row's time and key) instead of an
-offset, so the thousandth page costs what the first one does.
+``ix_ledger_entries_account_time``), so a page stays cheap however long the history is;
+the count reads at most :data:`COUNT_WINDOW` rows past the page (a whole statement is
+counted by its account's ``entry_count``). Exports walk the same order with a keyset (the
+last row's time and key) instead of an offset, so the thousandth page costs what the first
+one does.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ PAGE_SIZE = 50
 MAX_PAGE = 500
 EXPORT_PAGE = 1000
 """Rows fetched per query while an export streams."""
+COUNT_WINDOW = 10_000
+"""How far past the page a count reads: counting a million matching rows would cost far
+more than the page itself, so a count stops there and the page says "more than"."""
 
 ADJUST_KINDS: tuple[TransferKind, ...] = (
     TransferKind.ALLOCATE,
@@ -77,12 +82,31 @@ class Found(Generic[Row]):
 
     rows: list[Row]
     total: int
+    """How many rows match; a lower bound when not :attr:`exact`."""
     offset: int
     limit: int
+    exact: bool = True
+    """False when more than :attr:`total` rows match (see :data:`COUNT_WINDOW`)."""
 
 
 def _limit(limit: int) -> int:
     return min(max(limit, 1), MAX_PAGE)
+
+
+def _capped(statement: Select[Any], cap: int) -> ColumnElement[int]:
+    """The number of rows of ``statement``, but at most ``cap``: the count stops reading
+    the index there."""
+    return (
+        select(func.count())
+        .select_from(statement.limit(cap).subquery())
+        .scalar_subquery()
+    )
+
+
+def _bounded_total(counts: Sequence[int], cap: int) -> tuple[int, bool]:
+    if all(count < cap for count in counts):
+        return sum(counts), True
+    return cap - 1, False
 
 
 # -- adjust records ---------------------------------------------------------------------
@@ -264,18 +288,22 @@ def adjust_records(
     rows = session.execute(
         _adjust_select(partner_id, branches, offset + limit).offset(offset).limit(limit)
     ).all()
-    counts = [
-        select(func.count()).select_from(Transfer).where(branch).scalar_subquery()
-        for branch in branches
-    ]
-    total = session.scalar(
-        select(counts[0] + counts[1] if len(counts) > 1 else counts[0])
-    )
+    cap = offset + limit + COUNT_WINDOW + 1
+    counts = session.execute(
+        select(
+            *(
+                _capped(select(Transfer.id).where(branch), cap).label(f"branch_{n}")
+                for n, branch in enumerate(branches)
+            )
+        )
+    ).one()
+    total, exact = _bounded_total([int(count or 0) for count in counts], cap)
     return Found(
         [_adjust_record(partner_id, row) for row in rows],
-        int(total or 0),
+        total,
         offset,
         limit,
+        exact,
     )
 
 
@@ -452,12 +480,25 @@ def statement(
     rows = session.execute(
         _statement_select(organisation_id, conditions).offset(offset).limit(limit)
     ).all()
-    count = select(func.count()).select_from(Entry)
+    lines = [_statement_line(row) for row in rows]
+    if filters == StatementFilter():
+        # The whole statement: the account keeps the number of its entries.
+        count = session.scalar(
+            select(Account.entry_count).where(
+                Account.organisation_id == organisation_id,
+                Account.kind == account_kind,
+                Account.currency == currency,
+            )
+        )
+        return Found(lines, int(count or 0), offset, limit)
+    cap = offset + limit + COUNT_WINDOW + 1
+    matching = select(Entry.id).where(*conditions)
     if kinds is not None:
-        # Only a filter on the kind needs the transfer; the plain count stays on the index.
-        count = count.join(Transfer, Transfer.id == Entry.transfer_id)
-    total = session.scalar(count.where(*conditions))
-    return Found([_statement_line(row) for row in rows], int(total or 0), offset, limit)
+        matching = matching.join(Transfer, Transfer.id == Entry.transfer_id)
+    total, exact = _bounded_total(
+        [int(session.scalar(select(_capped(matching, cap))) or 0)], cap
+    )
+    return Found(lines, total, offset, limit, exact)
 
 
 def iter_statement(

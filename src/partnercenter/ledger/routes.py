@@ -153,11 +153,31 @@ class TransferOut(BaseModel):
     created_at: dt.datetime
 
 
+def _inlined(schema: Any, definitions: dict[str, Any]) -> Any:
+    """``schema`` with each ``#/$defs/…`` reference replaced by its definition, so the
+    schema stands on its own inside the OpenAPI document."""
+    if isinstance(schema, dict):
+        reference = schema.get("$ref", "")
+        if isinstance(reference, str) and reference.startswith("#/$defs/"):
+            return _inlined(
+                definitions[reference.removeprefix("#/$defs/")], definitions
+            )
+        return {k: _inlined(v, definitions) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inlined(item, definitions) for item in schema]
+    return schema
+
+
 def _documented(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema()
     return {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
+            "content": {
+                "application/json": {
+                    "schema": _inlined(schema, schema.get("$defs", {}))
+                }
+            },
         },
         "parameters": [IDEMPOTENCY_HEADER],
     }
@@ -235,7 +255,7 @@ def idempotent(
     fingerprint = idempotency.request_hash(request.method, request.url.path, body)
     found = idempotency.claim(db, actor.organisation_id, key, fingerprint)
     if found is not None:
-        if found.transfer_id:
+        if found.response is None and found.transfer_id:
             return _answer(
                 stored_transfer(db, found.transfer_id), found.status_code, replayed=True
             )
@@ -248,7 +268,7 @@ def idempotent(
         actor.organisation_id,
         key,
         status_code=status,
-        response=None if transfer_id else json.dumps(payload),
+        response=json.dumps(payload),
         transfer_id=transfer_id,
     )
     return _answer(payload, status, replayed=False)
@@ -591,6 +611,10 @@ class ChargeResultOut(BaseModel):
     error: str | None
 
 
+class ChargesOut(BaseModel):
+    results: list[ChargeResultOut]
+
+
 def _charge_amount(value: object) -> int:
     try:
         return truncate_to_minor(parse_amount(value))
@@ -601,7 +625,7 @@ def _charge_amount(value: object) -> int:
 @router.post(
     "/charges",
     response_model=None,
-    responses={200: {"model": list[ChargeResultOut]}, **error_responses(400)},
+    responses={200: {"model": ChargesOut}, **error_responses(400)},
     openapi_extra=_documented(ChargesIn),
     summary="Usage charges (or refunds) from the vendor's billing, idempotent per charge id",
 )

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from partnercenter.core import audit
@@ -443,18 +444,27 @@ def _customer_transfer(
     if session.get_bind().dialect.name == "postgresql":
         at = utc_now()
         transfer_id = new_transfer_id(kind, at)
-        row = call_customer_transfer(
-            session.connection(),
-            actor,
-            kind=kind,
-            customer_id=customer_id,
-            amount=amount,
-            indirect_partner_id=indirect_partner_id,
-            reason=reason,
-            currency=currency,
-            transfer_id=transfer_id,
-            at=at,
-        )
+        try:
+            # A savepoint: a shortfall found under the partner's lock raises, and undoes
+            # only this call, not the rest of the caller's transaction.
+            with session.begin_nested():
+                row = call_customer_transfer(
+                    session.connection(),
+                    actor,
+                    kind=kind,
+                    customer_id=customer_id,
+                    amount=amount,
+                    indirect_partner_id=indirect_partner_id,
+                    reason=reason,
+                    currency=currency,
+                    transfer_id=transfer_id,
+                    at=at,
+                )
+        except DBAPIError as error:
+            shortfall = shortfall_of(error.orig)
+            if shortfall is None:
+                raise
+            raise_refusal(shortfall[0], shortfall[3], currency)
         posting.forget_accounts(session)
         raise_refusal(row.outcome, row.available, currency)
         return TransferResult(
@@ -516,7 +526,7 @@ CUSTOMER_TRANSFER_SQL = text(
     ":transfer_id, :at, :reason, :actor_user, :actor_org, :credential, :request_id, "
     ":idem_key, :idem_hash)"
 )
-"""The PostgreSQL function of migration 0004: the same checks and writes in one statement."""
+"""The PostgreSQL function (migration 0006): the same checks and writes in one statement."""
 
 REFUSALS: dict[str, type[DomainError]] = {
     "credential_revoked": CredentialRevoked,
@@ -562,6 +572,20 @@ def call_customer_transfer(
             "idem_hash": request_hash,
         },
     ).one()
+
+
+SHORTFALL_SQLSTATE = "PCL01"
+"""Raised by ``ledger_customer_transfer`` when the balance ran short under the final lock."""
+
+
+def shortfall_of(
+    error: BaseException | None,
+) -> tuple[str, None, None, int] | None:
+    """The function's answer for a shortfall it raised, or None for any other error."""
+    if getattr(error, "sqlstate", None) != SHORTFALL_SQLSTATE:
+        return None
+    detail = getattr(getattr(error, "diag", None), "message_detail", None) or "0"
+    return "insufficient_funds", None, None, int(detail)
 
 
 def raise_refusal(outcome: str, available: int | None, currency: str) -> None:
@@ -1023,6 +1047,11 @@ def correct(
     original = session.get(Transfer, transfer_id)
     if original is None:
         raise NoSuchTransfer()
+    # Lock the original's accounts before counting what was corrected already, so that
+    # two corrections of one transfer queue up and the second sees the first.
+    posting.lock_accounts(
+        session, [original.debit_account_id, original.credit_account_id]
+    )
     corrected = session.scalar(
         select(func.coalesce(func.sum(Transfer.amount), 0)).where(
             Transfer.original_id == transfer_id
@@ -1099,7 +1128,6 @@ def post_charges(
     """
     _require_finance(actor)
     vendor = identity.vendor_organisation(session)
-    known = _known_charges(session, charges)
     customers = set(
         session.scalars(
             select(Organisation.id).where(
@@ -1131,23 +1159,32 @@ def post_charges(
         currency,
     )
     revenue = accounts[(vendor.id, AccountKind.VENDOR_REVENUE)]
+    # Every batch of charges locks the revenue account, so two batches naming the same
+    # charge id queue here and the second one finds the first one's transfer.
+    posting.lock_accounts(session, list(accounts.values()))
+    known = _known_charges(session, charges)
     at = utc_now()
     results: list[ChargeResult] = []
     entries: list[Posting] = []
-    seen: set[tuple[TransferKind, str]] = set()
+    # Charges posted in this delivery, so that a repeat within it is judged like one of
+    # an earlier delivery: the same charge is a duplicate, another under its id refused.
+    seen: dict[tuple[TransferKind, str], Posting] = {}
     for charge in charges:
         kind = TransferKind.REFUND if charge.refund else TransferKind.CONSUME
         previous = known.get((kind, charge.charge_id))
-        if previous is not None or (kind, charge.charge_id) in seen:
-            same = previous is None or (
-                previous.counterparty_id == charge.customer_id
-                and previous.amount == charge.amount
-            )
+        earlier = seen.get((kind, charge.charge_id))
+        if previous is not None or earlier is not None:
+            if previous is not None:
+                first = (previous.id, previous.counterparty_id, previous.amount)
+            else:
+                assert earlier is not None
+                first = (earlier.transfer_id, earlier.counterparty_id, earlier.amount)
+            same = first[1:] == (charge.customer_id, charge.amount)
             results.append(
                 ChargeResult(
                     charge.charge_id,
                     "duplicate" if same else "refused",
-                    transfer_id=previous.id if previous else None,
+                    transfer_id=first[0] if same else None,
                     error=None if same else "charge_id_reused",
                 )
             )
@@ -1162,7 +1199,6 @@ def post_charges(
                 ChargeResult(charge.charge_id, "refused", error=InvalidAmount.code)
             )
             continue
-        seen.add((kind, charge.charge_id))
         customer_account = accounts[(charge.customer_id, pocket(charge.customer_id))]
         entry = Posting(
             transfer_id=new_transfer_id(kind, at),
@@ -1177,6 +1213,7 @@ def post_charges(
             external_ref=charge.charge_id,
         )
         entries.append(entry)
+        seen[(kind, charge.charge_id)] = entry
         results.append(
             ChargeResult(charge.charge_id, "posted", transfer_id=entry.transfer_id)
         )

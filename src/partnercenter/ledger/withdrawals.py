@@ -42,6 +42,8 @@ from partnercenter.ledger.models import (
 from partnercenter.ledger.posting import Limit, Posting
 
 PAY_WITHIN_WORKING_DAYS = 7
+CALENDAR_TIMEZONE = "Asia/Shanghai"
+"""The zone of the working-day calendar; the faces pass ``settings.display_timezone``."""
 BANK_ACCOUNT = re.compile(r"^[0-9]{8,34}$")
 
 
@@ -204,15 +206,23 @@ def _locked(
     return withdrawal
 
 
-def approve(session: Session, actor: Actor, withdrawal_id: str) -> Withdrawal:
+def approve(
+    session: Session,
+    actor: Actor,
+    withdrawal_id: str,
+    *,
+    timezone: str = CALENDAR_TIMEZONE,
+) -> Withdrawal:
     identity.authorize(actor, Permission.FINANCE_OPERATE)
     withdrawal = _locked(session, withdrawal_id, WithdrawalStatus.PENDING)
     now = utc_now()
     withdrawal.status = WithdrawalStatus.APPROVED
     withdrawal.decided_by_user_id = actor.user_id
     withdrawal.decided_at = now
-    withdrawal.pay_by = calendar.working_days_after(
-        session, now.date(), PAY_WITHIN_WORKING_DAYS
+    # Working days are days in mainland China: an approval at 01:00 in Beijing counts
+    # from that day, though it is still the day before in UTC.
+    withdrawal.pay_by = calendar.deadline_after(
+        session, now, PAY_WITHIN_WORKING_DAYS, timezone
     ).day
     session.flush()
     _audit(session, actor, withdrawal, "ledger.withdrawal_approved")

@@ -45,6 +45,8 @@ register(
     "/customers/notice", N_("Customer-information notice"), frozenset({"reseller"})
 )
 register("/vendor/customers", N_("Customers"), VENDOR, Permission.PARTNERS_VIEW)
+register("/vendor/finance", N_("Finance"), VENDOR, Permission.FINANCE_OPERATE)
+register("/funds/withdrawals", N_("Withdrawals"), PARTNERS, Permission.FUNDS_VIEW)
 
 
 def navigation_for(page: Page) -> list[NavItem]:

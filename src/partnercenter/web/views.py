@@ -127,6 +127,8 @@ def _include_module_routers() -> None:
     from partnercenter.customers.views import router as customers_router
     from partnercenter.identity.account_views import router as account_router
     from partnercenter.identity.views import router as identity_router
+    from partnercenter.ledger.console.views import router as funds_router
+    from partnercenter.ledger.finance.views import router as finance_router
     from partnercenter.members.views import router as members_router
 
     for module_router in (
@@ -137,6 +139,8 @@ def _include_module_routers() -> None:
         customers_router,
         intake_router,
         changes_router,
+        finance_router,
+        funds_router,
     ):
         router.include_router(module_router)
 

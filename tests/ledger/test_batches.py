@@ -1,0 +1,346 @@
+"""Batch allocation and reclaim: limits, a result for every item, chunks that commit one by
+one, and a batch cut short by a restart finished by the worker exactly once."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from partnercenter.core.errors import Forbidden
+from partnercenter.core.settings import Settings
+from partnercenter.customers.models import AssociationMode
+from partnercenter.ledger import batches
+from partnercenter.ledger import service as ledger
+from partnercenter.ledger.errors import BatchTooLarge, NoSuchBatch
+from partnercenter.ledger.models import (
+    Batch,
+    BatchItemStatus,
+    BatchStatus,
+    Transfer,
+    TransferKind,
+)
+from partnercenter.ledger.tasks import finish_batches
+from partnercenter.ledger.verify import verify
+from tests import factories
+from tests.ledger.world import actor_of, two_tiers, world
+
+CONSULTING = AssociationMode.CONSULTING
+
+
+def _clean(db: Session) -> None:
+    report = verify(db)
+    assert report.clean, report.problems
+    assert report.held == report.inflow
+
+
+def _fresh(db: Session, batch_id: str) -> Batch:
+    """The batch as committed by the runs, which used sessions of their own."""
+    db.rollback()
+    batch = db.get(Batch, batch_id, populate_existing=True)
+    assert batch is not None
+    return batch
+
+
+def _transfers(db: Session, kind: TransferKind) -> int:
+    return (
+        db.scalar(
+            select(func.count()).select_from(Transfer).where(Transfer.kind == kind)
+        )
+        or 0
+    )
+
+
+class TestLimits:
+    @pytest.mark.parametrize("count", [0, batches.MAX_ITEMS + 1])
+    def test_a_batch_holds_one_to_ten_thousand_customers(
+        self, db: Session, count: int
+    ) -> None:
+        w = world(db)
+        customer = w.customer()
+
+        with pytest.raises(BatchTooLarge, match="10000"):
+            batches.create(
+                db, w.actor, kind=TransferKind.ALLOCATE, items=[(customer, 1)] * count
+            )
+        assert db.scalar(select(func.count()).select_from(Batch)) == 0
+
+    def test_ten_thousand_customers_fit(self, db: Session) -> None:
+        w = world(db)
+        customer = w.customer()
+
+        batch = batches.create(
+            db,
+            w.actor,
+            kind=TransferKind.ALLOCATE,
+            items=[(customer, 1)] * batches.MAX_ITEMS,
+        )
+
+        assert (batch.item_count, batch.status) == (10_000, BatchStatus.PENDING)
+
+    def test_only_allocations_and_reclaims_are_batched(self, db: Session) -> None:
+        w = world(db)
+        customer = w.customer()
+
+        with pytest.raises(ValueError, match="not a batch kind"):
+            batches.create(
+                db, w.actor, kind=TransferKind.TOPUP, items=[(customer, 1_00)]
+            )
+
+    def test_a_member_without_the_funds_transfer_permission_is_refused(
+        self, db: Session
+    ) -> None:
+        w = world(db)
+        customer = w.customer()
+
+        with pytest.raises(Forbidden):
+            batches.create(
+                db,
+                w.member("account_manager"),
+                kind=TransferKind.ALLOCATE,
+                items=[(customer, 1_00)],
+            )
+
+
+class TestItems:
+    def test_every_item_is_done_or_refused_with_its_reason(
+        self, db: Session, session_factory: sessionmaker[Session]
+    ) -> None:
+        w = world(db)
+        w.topup(100_00)
+        rich, poor, small, last = w.customers(4)
+        consulting = w.customer(CONSULTING)
+        stranger = factories.customer(db).organisation.id
+        items = [
+            (rich, 60_00),
+            (stranger, 1_00),
+            (consulting, 1_00),
+            (rich, 0),
+            (rich, -5_00),
+            (poor, 50_00),  # only 40.00 left: refused
+            (small, 30_00),  # fits: goes through after the refusal
+            (last, 10_00),  # exactly what is left
+            (last, 1),  # nothing left
+        ]
+        batch = batches.create(db, w.actor, kind=TransferKind.ALLOCATE, items=items)
+        db.commit()
+
+        batches.run(session_factory, batch.id)
+
+        batch = _fresh(db, batch.id)
+        assert batch.status is BatchStatus.DONE
+        assert batch.finished_at is not None
+        assert (batch.done_count, batch.refused_count, batch.done_amount) == (
+            3,
+            6,
+            100_00,
+        )
+        found = batches.items(db, batch.id)
+        assert [(i.status, i.error_code) for i in found] == [
+            (BatchItemStatus.DONE, None),
+            (BatchItemStatus.REFUSED, "not_your_customer"),
+            (BatchItemStatus.REFUSED, "consulting_customer"),
+            (BatchItemStatus.REFUSED, "invalid_amount"),
+            (BatchItemStatus.REFUSED, "invalid_amount"),
+            (BatchItemStatus.REFUSED, "insufficient_funds"),
+            (BatchItemStatus.DONE, None),
+            (BatchItemStatus.DONE, None),
+            (BatchItemStatus.REFUSED, "insufficient_funds"),
+        ]
+        assert all(i.transfer_id for i in found if i.status is BatchItemStatus.DONE)
+        assert not any(i.transfer_id for i in found if i.error_code)
+        assert batches.counts_by_error(db, batch.id) == {
+            "not_your_customer": 1,
+            "consulting_customer": 1,
+            "invalid_amount": 2,
+            "insufficient_funds": 2,
+        }
+        refused = batches.items(db, batch.id, status=BatchItemStatus.REFUSED)
+        assert [i.position for i in refused] == [1, 2, 3, 4, 5, 8]
+        assert w.balances().cash == 0
+        assert {
+            c: w.customer_balances(c).allocated for c in (rich, poor, small, last)
+        } == {rich: 60_00, poor: 0, small: 30_00, last: 10_00}
+        _clean(db)
+
+    def test_a_reclaim_batch_takes_back_at_most_each_customers_unspent_money(
+        self, db: Session, session_factory: sessionmaker[Session]
+    ) -> None:
+        w = world(db)
+        w.topup(100_00)
+        first, second, in_arrears = w.customers(3)
+        for customer in (first, second, in_arrears):
+            ledger.allocate(db, w.actor, customer_id=customer, amount=20_00)
+        w.charge(second, 5_00)
+        w.charge(in_arrears, 25_00)
+        batch = batches.create(
+            db,
+            w.actor,
+            kind=TransferKind.RECLAIM,
+            items=[(first, 20_00), (second, 15_01), (second, 15_00), (in_arrears, 1)],
+            reason="Quarter end",
+        )
+        db.commit()
+
+        batches.run(session_factory, batch.id)
+
+        batch = _fresh(db, batch.id)
+        assert (batch.done_count, batch.refused_count, batch.done_amount) == (
+            2,
+            2,
+            35_00,
+        )
+        assert [i.error_code for i in batches.items(db, batch.id)] == [
+            None,
+            "insufficient_funds",
+            None,
+            "insufficient_funds",
+        ]
+        assert w.balances().cash == 40_00 + 35_00
+        assert w.customer_balances(in_arrears).debt == 5_00
+        reclaims = db.scalars(
+            select(Transfer).where(Transfer.kind == TransferKind.RECLAIM)
+        ).all()
+        assert {t.reason for t in reclaims} == {"Quarter end"}
+        _clean(db)
+
+    def test_a_distributor_runs_a_batch_on_its_resellers_balance(
+        self, db: Session, session_factory: sessionmaker[Session]
+    ) -> None:
+        t = two_tiers(db)
+        w = t.world
+        reseller = t.reseller.organisation
+        w.topup(1000_00)
+        ledger.allocate_to_reseller(
+            db, t.distributor_actor, reseller_id=reseller.id, amount=25_00
+        )
+        customers = w.customers(3, partner=reseller)
+        batch = batches.create(
+            db,
+            t.distributor_actor,
+            kind=TransferKind.ALLOCATE,
+            items=[(c, 10_00) for c in customers],
+            indirect_partner_id=reseller.id,
+        )
+        db.commit()
+
+        batches.run(session_factory, batch.id)
+
+        batch = _fresh(db, batch.id)
+        assert (batch.done_count, batch.refused_count) == (2, 1)
+        assert w.balances(reseller).cash == 5_00
+        assert w.balances().cash == 975_00
+        _clean(db)
+
+    def test_another_partner_cannot_see_the_batch(self, db: Session) -> None:
+        w = world(db)
+        customer = w.customer()
+        batch = batches.create(
+            db, w.actor, kind=TransferKind.ALLOCATE, items=[(customer, 1_00)]
+        )
+        other = factories.partner(db)
+
+        assert batches.get(db, w.actor, batch.id) is batch
+        with pytest.raises(NoSuchBatch):
+            batches.get(db, actor_of(db, other), batch.id)
+        with pytest.raises(NoSuchBatch):
+            batches.get(db, w.actor, "no-such-batch")
+
+
+class TestChunks:
+    def test_a_large_batch_runs_a_thousand_items_per_transaction(
+        self, db: Session, session_factory: sessionmaker[Session]
+    ) -> None:
+        w = world(db)
+        w.topup(10_000_00)
+        customers = w.customers(2500)
+        batch_id = batches.create(
+            db,
+            w.actor,
+            kind=TransferKind.ALLOCATE,
+            items=[(c, 1_00) for c in customers],
+        ).id
+        db.commit()
+
+        progress = []
+        more = True
+        while more:
+            with session_factory() as session, session.begin():
+                more = batches.run_chunk(session, batch_id)
+            current = _fresh(db, batch_id)
+            progress.append(
+                (
+                    current.status,
+                    batches.Progress(current).finished,
+                    batches.Progress(current).percent,
+                    w.balances().cash,
+                )
+            )
+            db.rollback()
+
+        assert progress == [
+            (BatchStatus.RUNNING, 1000, 40, 9_000_00),
+            (BatchStatus.RUNNING, 2000, 80, 8_000_00),
+            (BatchStatus.DONE, 2500, 100, 7_500_00),
+        ]
+        with session_factory() as session, session.begin():
+            assert batches.run_chunk(session, batch_id) is False
+        assert _transfers(db, TransferKind.ALLOCATE) == 2500
+        _clean(db)
+
+    def test_a_batch_cut_short_is_finished_by_the_worker_exactly_once(
+        self,
+        db: Session,
+        session_factory: sessionmaker[Session],
+        settings: Settings,
+    ) -> None:
+        w = world(db)
+        w.topup(10_000_00)
+        customers = w.customers(1500)
+        batch = batches.create(
+            db,
+            w.actor,
+            kind=TransferKind.ALLOCATE,
+            items=[(c, 2_00) for c in customers],
+        )
+        db.commit()
+        # One chunk commits, then the process stops.
+        with session_factory() as session, session.begin():
+            assert batches.run_chunk(session, batch.id) is True
+        assert _fresh(db, batch.id).status is BatchStatus.RUNNING
+        db.rollback()
+
+        assert finish_batches(session_factory, settings) == 1
+
+        batch = _fresh(db, batch.id)
+        assert batch.status is BatchStatus.DONE
+        assert (batch.done_count, batch.refused_count, batch.done_amount) == (
+            1500,
+            0,
+            3_000_00,
+        )
+        assert _transfers(db, TransferKind.ALLOCATE) == 1500
+        assert set(w.allocated(customers).values()) == {2_00}
+        assert w.balances().cash == 7_000_00
+        db.rollback()
+
+        assert finish_batches(session_factory, settings) == 0
+        assert _transfers(db, TransferKind.ALLOCATE) == 1500
+        _clean(db)
+
+    def test_a_finished_batch_is_not_run_again(
+        self, db: Session, session_factory: sessionmaker[Session]
+    ) -> None:
+        w = world(db)
+        w.topup(100_00)
+        customer = w.customer()
+        batch = batches.create(
+            db, w.actor, kind=TransferKind.ALLOCATE, items=[(customer, 10_00)]
+        )
+        db.commit()
+        batches.run(session_factory, batch.id)
+        batches.run(session_factory, batch.id)
+
+        db.rollback()
+        assert _transfers(db, TransferKind.ALLOCATE) == 1
+        assert w.balances().cash == 90_00

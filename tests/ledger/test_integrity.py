@@ -1,0 +1,359 @@
+"""Tampering is caught: the database refuses to change or remove ledger rows, and whatever
+gets past it (an administrator switching the guards off) is found by ``verify``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import DatabaseError
+from sqlalchemy.orm import Session
+
+from partnercenter.cli import main
+from partnercenter.ledger import service as ledger
+from partnercenter.ledger.models import Account, AccountKind, Entry, Transfer
+from partnercenter.ledger.posting import entry_hash, micros
+from partnercenter.ledger.verify import verify
+from tests.ledger.world import world
+
+SQLITE_GUARDS = [
+    f"{table}_no_{operation}"
+    for table in ("ledger_entries", "ledger_transfers")
+    for operation in ("update", "delete")
+]
+
+
+@dataclass
+class Books:
+    """A few days of business, committed: a top-up, an allocation, a charge, a reclaim."""
+
+    partner_account: int
+    customer_account: int
+    allocation: str
+
+
+def _books(db: Session) -> Books:
+    w = world(db)
+    w.topup(100_00)
+    customer = w.customer()
+    allocation = ledger.allocate(db, w.actor, customer_id=customer, amount=30_00)
+    w.charge(customer, 5_00)
+    ledger.reclaim(db, w.actor, customer_id=customer, amount=10_00)
+    partner_account = ledger.account_id(
+        db, w.partner.organisation.id, AccountKind.PARTNER_CASH
+    )
+    customer_account = ledger.account_id(db, customer, AccountKind.CUSTOMER_ALLOCATED)
+    db.commit()
+    report = verify(db)
+    assert report.clean, report.problems
+    db.rollback()
+    return Books(partner_account, customer_account, allocation.transfer_id)
+
+
+def _unguard(db: Session) -> None:
+    """Switch off the append-only triggers, as only someone with the database's keys can."""
+    if db.get_bind().dialect.name == "postgresql":
+        # For this transaction only: the pooled connection keeps its guards afterwards.
+        db.execute(text("SET LOCAL session_replication_role = replica"))
+    else:
+        for trigger in SQLITE_GUARDS:
+            db.execute(text(f"DROP TRIGGER {trigger}"))
+
+
+def _tamper(db: Session, *statements: str, **params: object) -> set[str]:
+    """Run ``statements`` past the guards, commit, and return the checks that fail."""
+    _unguard(db)
+    for statement in statements:
+        db.execute(text(statement), params)
+    db.commit()
+    report = verify(db)
+    db.rollback()
+    assert not report.clean
+    return {problem.check for problem in report.problems}
+
+
+def _last_seq(db: Session, account: int) -> int:
+    return (
+        db.scalar(select(func.max(Entry.seq)).where(Entry.account_id == account)) or 0
+    )
+
+
+class TestTheDatabaseRefuses:
+    @pytest.mark.parametrize(
+        "statement",
+        [
+            "UPDATE ledger_entries SET amount = amount + 1",
+            "UPDATE ledger_entries SET balance_after = 0",
+            "DELETE FROM ledger_entries",
+            "UPDATE ledger_transfers SET amount = amount + 1",
+            "UPDATE ledger_transfers SET kind = 'topup'",
+            "DELETE FROM ledger_transfers",
+        ],
+    )
+    def test_a_ledger_row_cannot_be_changed_or_removed(
+        self, db: Session, statement: str
+    ) -> None:
+        _books(db)
+
+        with pytest.raises(DatabaseError, match="append-only"):
+            db.execute(text(statement))
+        db.rollback()
+
+        report = verify(db)
+        assert report.clean, report.problems
+        assert (report.transfers, report.entries) == (4, 8)
+
+    @pytest.mark.postgresql_only
+    def test_postgresql_refuses_truncation_too(self, db: Session) -> None:
+        _books(db)
+
+        for table in ("ledger_entries", "ledger_transfers"):
+            with pytest.raises(DatabaseError, match="append-only"):
+                db.execute(text(f"TRUNCATE {table} CASCADE"))
+            db.rollback()
+        assert verify(db).entries == 8
+
+
+class TestVerifyFindsTampering:
+    def test_a_changed_amount_breaks_the_chain(self, db: Session) -> None:
+        books = _books(db)
+
+        checks = _tamper(
+            db,
+            "UPDATE ledger_entries SET amount = amount - 1 "
+            "WHERE account_id = :account AND seq = 1",
+            account=books.partner_account,
+        )
+
+        assert "chain_balance" in checks
+        assert "transfer_balanced" in checks
+
+    def test_an_amount_changed_with_its_balance_after_is_caught_by_the_hash(
+        self, db: Session
+    ) -> None:
+        books = _books(db)
+        last = _last_seq(db, books.customer_account)
+
+        checks = _tamper(
+            db,
+            "UPDATE ledger_entries SET amount = amount + 100, "
+            "balance_after = balance_after + 100 "
+            "WHERE account_id = :account AND seq = :seq",
+            account=books.customer_account,
+            seq=last,
+        )
+
+        assert "chain_hash" in checks
+        assert "chain_balance" not in checks
+
+    def test_a_changed_time_is_caught_by_the_hash(self, db: Session) -> None:
+        books = _books(db)
+        first = db.scalars(
+            select(Entry).where(
+                Entry.account_id == books.partner_account, Entry.seq == 1
+            )
+        ).one()
+        earlier = first.created_at - dt.timedelta(days=1)
+        db.rollback()
+        _unguard(db)
+        db.execute(
+            update(Entry)
+            .where(Entry.account_id == books.partner_account, Entry.seq == 1)
+            .values(created_at=earlier)
+        )
+        db.commit()
+
+        report = verify(db)
+
+        assert {p.check for p in report.problems} == {"chain_hash"}
+        assert report.problems[0].subject == f"account {books.partner_account} entry 1"
+
+    def test_a_deleted_last_entry_leaves_the_account_total_unexplained(
+        self, db: Session
+    ) -> None:
+        books = _books(db)
+        last = _last_seq(db, books.partner_account)
+
+        checks = _tamper(
+            db,
+            "DELETE FROM ledger_entries WHERE account_id = :account AND seq = :seq",
+            account=books.partner_account,
+            seq=last,
+        )
+
+        assert "account_total" in checks
+        assert "transfer_balanced" in checks
+
+    def test_a_deleted_middle_entry_leaves_a_gap(self, db: Session) -> None:
+        books = _books(db)
+        assert _last_seq(db, books.customer_account) == 3
+
+        checks = _tamper(
+            db,
+            "DELETE FROM ledger_entries WHERE account_id = :account AND seq = 2",
+            account=books.customer_account,
+        )
+
+        assert "chain_sequence" in checks
+
+    def test_a_changed_account_balance_no_longer_matches_its_entries(
+        self, db: Session
+    ) -> None:
+        books = _books(db)
+
+        # Account rows carry no append-only guard: they change with every transfer.
+        db.execute(
+            update(Account)
+            .where(Account.id == books.partner_account)
+            .values(balance=Account.balance + 50_00)
+        )
+        db.commit()
+        report = verify(db)
+
+        checks = {p.check for p in report.problems}
+        assert {"account_total", "double_entry", "money_conserved"} <= checks
+        [total] = [p for p in report.problems if p.check == "account_total"]
+        assert total.subject == f"account {books.partner_account}"
+        assert "stores balance 13000" in total.detail
+
+    def test_a_changed_transfer_kind_is_caught(self, db: Session) -> None:
+        books = _books(db)
+
+        checks = _tamper(
+            db,
+            "UPDATE ledger_transfers SET kind = 'topup' WHERE id = :id",
+            id=books.allocation,
+        )
+
+        assert "transfer_route" in checks
+        assert "chain_hash" in checks
+
+    def test_money_out_of_thin_air_is_caught(self, db: Session) -> None:
+        books = _books(db)
+        last = _last_seq(db, books.partner_account)
+
+        checks = _tamper(
+            db,
+            "UPDATE ledger_entries SET amount = amount + 1000000, "
+            "balance_after = balance_after + 1000000 "
+            "WHERE account_id = :account AND seq = :seq",
+            "UPDATE ledger_accounts SET balance = balance + 1000000 "
+            "WHERE id = :account",
+            account=books.partner_account,
+            seq=last,
+        )
+
+        assert {"double_entry", "money_conserved", "transfer_balanced"} <= checks
+
+    def test_a_forged_entry_with_a_correct_hash_still_breaks_double_entry(
+        self, db: Session
+    ) -> None:
+        books = _books(db)
+        account = db.get(Account, books.partner_account)
+        assert account is not None
+        forged_at = db.scalar(
+            select(Transfer.created_at).where(Transfer.id == books.allocation)
+        )
+        assert forged_at is not None
+        seq = account.entry_count + 1
+        balance = account.balance + 500_00
+        forged_hash = entry_hash(
+            account.last_hash,
+            account_id=account.id,
+            seq=seq,
+            transfer_id=books.allocation,
+            kind="allocate",
+            amount=500_00,
+            balance_after=balance,
+            at_micros=micros(forged_at),
+        )
+        db.add(
+            Entry(
+                transfer_id=books.allocation,
+                account_id=account.id,
+                seq=seq,
+                amount=500_00,
+                balance_after=balance,
+                created_at=forged_at,
+                hash=forged_hash,
+            )
+        )
+        account.balance, account.entry_count, account.last_hash = (
+            balance,
+            seq,
+            forged_hash,
+        )
+        db.commit()
+
+        report = verify(db)
+
+        # The chain itself is consistent; the books as a whole are not.
+        checks = {p.check for p in report.problems}
+        assert "chain_hash" not in checks
+        assert {"transfer_balanced", "double_entry", "money_conserved"} <= checks
+
+
+@pytest.fixture
+def run(database_url: str, tmp_path: Path) -> Callable[..., Result]:
+    env = {
+        "PARTNERCENTER_DATABASE_URL": database_url,
+        "PARTNERCENTER_DATA_DIR": str(tmp_path / "cli-data"),
+        "PARTNERCENTER_SECRET_KEY": "test-secret-key-not-for-production",
+        "PARTNERCENTER_LOG_LEVEL": "ERROR",
+    }
+
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(main, list(args), env=env)
+
+    return invoke
+
+
+class TestVerifyCommand:
+    def test_clean_books_exit_0(self, db: Session, run: Callable[..., Result]) -> None:
+        _books(db)
+
+        result = run("ledger", "verify")
+
+        assert result.exit_code == 0, result.output
+        assert "4 transfers, 8 entries" in result.output
+        assert "Ledger clean." in result.output
+        assert "PROBLEM" not in result.output
+
+    def test_problems_are_printed_and_exit_1(
+        self, db: Session, run: Callable[..., Result]
+    ) -> None:
+        books = _books(db)
+        db.execute(
+            update(Account)
+            .where(Account.id == books.partner_account)
+            .values(balance=Account.balance + 1)
+        )
+        db.commit()
+        db.rollback()
+
+        result = run("ledger", "verify")
+
+        assert result.exit_code == 1, result.output
+        assert f"PROBLEM account_total: account {books.partner_account}" in (
+            result.output
+        )
+        assert "PROBLEM double_entry" in result.output
+        assert "Ledger clean." not in result.output
+
+    def test_the_report_as_json(self, db: Session, run: Callable[..., Result]) -> None:
+        _books(db)
+
+        result = run("ledger", "verify", "--json")
+
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        assert report["clean"] is True
+        assert (report["transfers"], report["entries"]) == (4, 8)
+        assert report["held"] == report["inflow"] == "95.00"
+        assert report["problems"] == []
