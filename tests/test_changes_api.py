@@ -232,7 +232,7 @@ class _FailingMover:
     ) -> int:
         raise RuntimeError("ledger unavailable")
 
-    def debt(self, session: Session, customer_id: str) -> int:
+    def debt(self, session: Session, customer_id: str, *, lock: bool = False) -> int:
         return 0
 
 

@@ -351,7 +351,7 @@ class _CountingMover:
         self.calls.append((partner_id, customer_id))
         return 12_345
 
-    def debt(self, session: Session, customer_id: str) -> int:
+    def debt(self, session: Session, customer_id: str, *, lock: bool = False) -> int:
         return 0
 
 

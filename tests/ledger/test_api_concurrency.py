@@ -391,6 +391,55 @@ class TestRacingRetries:
         assert answers[0].body == answers[1].body
         assert w.balances().cash == 0
 
+    def test_a_shortfall_found_only_under_the_partners_lock_leaves_nothing_behind(
+        self, app: FastAPI, db: Session, clients: Clients
+    ) -> None:
+        w = world(db)
+        w.topup(10_00)
+        first, second = w.customer(), w.customer()
+        key = api_key(app, db, w.partner.organisation)
+        db.commit()
+        calls = [
+            Call(
+                "allocate",
+                "/allocations",
+                key,
+                {"customer_id": customer, "amount": "6.00"},
+                f"six-{customer}",
+            )
+            for customer in (first, second)
+        ]
+        # Both see 10.00 before they write, and both queue for the partner's balance.
+        _hold_account(db, w.partner.organisation.id, AccountKind.PARTNER_CASH)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            racing = [pool.submit(clients.send, call) for call in calls]
+            _wait_for_lock_waiters(db, 2)
+            db.rollback()
+            answers = [future.result(timeout=60) for future in racing]
+
+        assert sorted(a.status for a in answers) == [201, 409], [
+            a.body for a in answers
+        ]
+        [refused] = [a for a in answers if a.status == 409]
+        assert refused.body["code"] == "insufficient_funds"
+        assert "4.00" in refused.body["message"]
+        loser = refused.call.body["customer_id"]
+        assert w.balances().cash == 4_00
+        assert w.customer_balances(loser).allocated == 0
+        assert (
+            db.scalar(select(Transfer.id).where(Transfer.counterparty_id == loser))
+            is None
+        )
+        assert verify(db).clean
+        db.rollback()
+        # The refusal kept no key: once there is money, the same request goes through.
+        w.topup(2_00)
+        db.commit()
+        again = clients.send(refused.call)
+        assert (again.status, again.replayed) == (201, False), again.body
+        assert w.customer_balances(loser).allocated == 6_00
+        db.rollback()
+
     def test_a_charge_request_racing_its_retry_posts_once(
         self, app: FastAPI, db: Session, clients: Clients
     ) -> None:

@@ -354,3 +354,108 @@ class TestCorrectionRace:
         assert corrected == 100_00
         assert w.balances().cash == 100_00
         _clean(db)
+
+
+class TestShortfallUnderTheLastLock:
+    def test_the_second_allocation_is_refused_whole_and_its_session_goes_on(
+        self, db: Session, session_factory: sessionmaker[Session]
+    ) -> None:
+        w = world(db)
+        w.topup(10_00)
+        customers = [w.customer(), w.customer()]
+        account = ledger.account_id(
+            db, w.partner.organisation.id, AccountKind.PARTNER_CASH
+        )
+        db.commit()
+        outcomes: dict[str, str] = {}
+        failures: list[BaseException] = []
+
+        def allocate(customer_id: str) -> None:
+            try:
+                with session_factory() as session:
+                    try:
+                        ledger.allocate(
+                            session, w.actor, customer_id=customer_id, amount=6_00
+                        )
+                        outcomes[customer_id] = "posted"
+                    except InsufficientFunds as error:
+                        outcomes[customer_id] = str(error.params["available"])
+                    # The refusal undid only the allocation, not the session's transaction
+                    # (an aborted one would refuse this read).
+                    assert session.scalar(
+                        select(Account.balance).where(Account.id == account)
+                    ) in {4_00, 10_00}
+                    session.commit()
+            except BaseException as error:  # noqa: BLE001 - reported below
+                failures.append(error)
+
+        # Both see 10.00 before they write, then queue for the partner's balance.
+        with session_factory() as holder:
+            holder.execute(
+                select(Account.id).where(Account.id == account).with_for_update()
+            )
+            threads = [threading.Thread(target=allocate, args=(c,)) for c in customers]
+            for thread in threads:
+                thread.start()
+            _wait_for_lock_waiters(db, 2)
+            holder.rollback()
+        for thread in threads:
+            thread.join(timeout=60)
+
+        assert failures == []
+        assert sorted(outcomes.values()) == ["4.00", "posted"]
+        db.rollback()
+        [refused] = [c for c, outcome in outcomes.items() if outcome != "posted"]
+        assert w.customer_balances(refused).allocated == 0
+        assert w.balances().cash == 4_00
+        assert verify(db).clean
+        _clean(db)
+
+
+class TestChargeDuringAnAssociationChange:
+    def test_a_charge_waits_for_the_change_that_read_the_debt(
+        self, db: Session, session_factory: sessionmaker[Session]
+    ) -> None:
+        w = world(db)
+        w.topup(10_00)
+        customer = w.customer()
+        ledger.allocate(db, w.actor, customer_id=customer, amount=5_00)
+        db.commit()
+        charged: list[str] = []
+
+        def charge() -> None:
+            with session_factory() as session:
+                [result] = ledger.post_charges(
+                    session,
+                    w.finance,
+                    [
+                        ledger.Charge(
+                            charge_id="late", customer_id=customer, amount=8_00
+                        )
+                    ],
+                )
+                session.commit()
+                charged.append(result.status)
+
+        # The change has read "no debt" and holds the customer's accounts until it commits.
+        with session_factory() as change:
+            assert ledger.LedgerMover().debt(change, customer, lock=True) == 0
+            thread = threading.Thread(target=charge)
+            thread.start()
+            _wait_for_lock_waiters(db, 1)
+            assert charged == []
+            moved = ledger.LedgerMover().unbind_reclaim(
+                change,
+                w.actor,
+                partner_id=w.partner.organisation.id,
+                customer_id=customer,
+            )
+            change.commit()
+        thread.join(timeout=30)
+
+        # The whole 5.00 went back before the charge, which then found the account empty.
+        assert (moved, charged) == (5_00, ["posted"])
+        db.rollback()
+        assert w.customer_balances(customer).allocated == -8_00
+        assert verify(db).clean
+        _clean(db)

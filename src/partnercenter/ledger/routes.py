@@ -489,7 +489,7 @@ class BatchOut(BaseModel):
 def _batch_json(db: Session, batch_id: str) -> dict[str, Any]:
     batch = db.get(Batch, batch_id, populate_existing=True)
     assert batch is not None
-    items = batches.items(db, batch_id, limit=batches.MAX_ITEMS)
+    items = batches.item_rows(db, batch_id)
     return {
         "batch_id": batch.id,
         "kind": batch.kind.value,

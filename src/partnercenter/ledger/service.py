@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select, text
+from sqlalchemy import Connection, Row, String, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
@@ -149,8 +149,11 @@ def _account_ids(
     for start in range(0, len(organisations), posting.CHUNK):
         rows = session.execute(
             select(Account.organisation_id, Account.kind, Account.id).where(
-                Account.organisation_id.in_(
-                    organisations[start : start + posting.CHUNK]
+                posting.among(
+                    session,
+                    Account.organisation_id,
+                    organisations[start : start + posting.CHUNK],
+                    String,
                 ),
                 Account.currency == currency,
             )
@@ -350,7 +353,12 @@ def _resale_modes(
         statement = select(Association.customer_id, Association.mode).where(
             Association.organisation_id == partner_id,
             Association.status == AssociationStatus.ACTIVE,
-            Association.customer_id.in_(ids[start : start + posting.CHUNK]),
+            posting.among(
+                session,
+                Association.customer_id,
+                ids[start : start + posting.CHUNK],
+                String,
+            ),
         )
         if lock:
             statement = statement.with_for_update(read=True)
@@ -1257,9 +1265,8 @@ def _known_charges(
 class LedgerMover:
     """Moves a leaving resale customer's remaining allocation back to its partner."""
 
-    def unbind_reclaim(
-        self, session: Session, actor: Actor, *, partner_id: str, customer_id: str
-    ) -> int:
+    @staticmethod
+    def _lock_association(session: Session, customer_id: str) -> None:
         # The association row first, as allocations take it, then the accounts.
         session.execute(
             select(Association.id)
@@ -1269,6 +1276,11 @@ class LedgerMover:
             )
             .with_for_update()
         ).all()
+
+    def unbind_reclaim(
+        self, session: Session, actor: Actor, *, partner_id: str, customer_id: str
+    ) -> int:
+        self._lock_association(session, customer_id)
         customer_account = find_account(
             session, customer_id, AccountKind.CUSTOMER_ALLOCATED
         )
@@ -1296,7 +1308,20 @@ class LedgerMover:
         audit_transfer(session, actor, entry, posted)
         return remaining
 
-    def debt(self, session: Session, customer_id: str) -> int:
+    def debt(self, session: Session, customer_id: str, *, lock: bool = False) -> int:
+        if lock:
+            # A charge locks the customer's accounts; holding them until the change
+            # commits means the debt read here is still the debt when the change applies.
+            self._lock_association(session, customer_id)
+            accounts = session.scalars(
+                select(Account.id).where(
+                    Account.organisation_id == customer_id,
+                    Account.kind.in_(
+                        [AccountKind.CUSTOMER_ALLOCATED, AccountKind.CUSTOMER_CASH]
+                    ),
+                )
+            ).all()
+            posting.lock_accounts(session, accounts)
         return debts(session, [customer_id]).get(customer_id, 0)
 
 

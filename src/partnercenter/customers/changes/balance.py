@@ -23,8 +23,12 @@ class BalanceMover(Protocol):
         and return the amount moved in minor units."""
         ...
 
-    def debt(self, session: Session, customer_id: str) -> int:
-        """What the customer owes now, in minor units (0 when it owes nothing)."""
+    def debt(self, session: Session, customer_id: str, *, lock: bool = False) -> int:
+        """What the customer owes now, in minor units (0 when it owes nothing).
+
+        With ``lock``, the customer's association and accounts are locked first, so that
+        no charge can land between this answer and the change that relies on it.
+        """
         ...
 
 

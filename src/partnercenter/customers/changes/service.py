@@ -491,7 +491,7 @@ def _apply(
     )
     blockers = rules.preconditions(
         customer,
-        debt=balance_mover().debt(session, customer.organisation_id),
+        debt=balance_mover().debt(session, customer.organisation_id, lock=True),
         mode=association.mode,
         kind=request.kind,
         target_mode=request.target_mode,
