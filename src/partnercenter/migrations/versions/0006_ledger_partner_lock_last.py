@@ -66,6 +66,7 @@ DECLARE
     v_signed bigint;
     v_us bigint := (extract(epoch FROM p_at) * 1000000)::bigint;
     v_hash text;
+    v_customer_hash text;
     v_known text;
     v_known_hash text;
 BEGIN
@@ -167,14 +168,6 @@ BEGIN
         END IF;
     END IF;
 
-    INSERT INTO ledger_transfers (id, kind, debit_account_id, credit_account_id, amount,
-            currency, organisation_id, counterparty_id, external_ref, original_id, reason,
-            actor_user_id, actor_organisation_id, actor_credential_id, request_id, created_at)
-        VALUES (p_transfer_id, p_kind,
-            CASE WHEN v_allocating THEN v_partner_id ELSE v_customer_id END,
-            CASE WHEN v_allocating THEN v_customer_id ELSE v_partner_id END,
-            p_amount, p_currency, v_funding, p_customer, NULL, NULL, p_reason, p_actor_user,
-            p_actor_org, p_credential, p_request_id, p_at);
     INSERT INTO audit_events (occurred_at, organisation_id, actor_user_id,
             actor_organisation_id, actor_credential_id, action, subject_type, subject_id,
             before, after, reason, request_id)
@@ -184,22 +177,22 @@ BEGIN
                 'currency', p_currency, 'counterparty_id', p_customer),
             p_reason, p_request_id);
 
-    -- The customer's side, under the customer's lock.
+    -- The customer's balance, under the customer's lock.
     v_signed := CASE WHEN v_allocating THEN p_amount ELSE -p_amount END;
     v_customer.balance := v_customer.balance + v_signed;
     v_customer.entry_count := v_customer.entry_count + 1;
-    v_hash := encode(sha256(convert_to(concat_ws('|', v_customer.last_hash, v_customer.id,
-        v_customer.entry_count, p_transfer_id, p_kind, v_signed, v_customer.balance, v_us),
-        'UTF8')), 'hex');
-    INSERT INTO ledger_entries (transfer_id, account_id, seq, amount, balance_after,
-            created_at, hash)
-        VALUES (p_transfer_id, v_customer.id, v_customer.entry_count, v_signed,
-            v_customer.balance, p_at, v_hash);
+    v_customer_hash := encode(sha256(convert_to(concat_ws('|', v_customer.last_hash,
+        v_customer.id, v_customer.entry_count, p_transfer_id, p_kind, v_signed,
+        v_customer.balance, v_us), 'UTF8')), 'hex');
     UPDATE ledger_accounts SET balance = v_customer.balance,
-            entry_count = v_customer.entry_count, last_hash = v_hash, updated_at = p_at
+            entry_count = v_customer.entry_count, last_hash = v_customer_hash,
+            updated_at = p_at
         WHERE id = v_customer.id;
 
     -- The partner's side, last: from here to the commit the partner's balance is locked.
+    -- The transfer row comes after the lock too: its foreign key to the partner's account
+    -- takes a key-share lock on it, and many requests holding that lock while they queue
+    -- for the row lock make PostgreSQL track them in ever larger multixacts.
     SELECT * INTO v_partner FROM ledger_accounts WHERE id = v_partner_id FOR NO KEY UPDATE;
     IF v_allocating THEN
         v_room := v_partner.balance + v_partner.credit_limit - v_partner.designated;
@@ -213,10 +206,20 @@ BEGIN
     v_hash := encode(sha256(convert_to(concat_ws('|', v_partner.last_hash, v_partner.id,
         v_partner.entry_count, p_transfer_id, p_kind, -v_signed, v_partner.balance, v_us),
         'UTF8')), 'hex');
+    INSERT INTO ledger_transfers (id, kind, debit_account_id, credit_account_id, amount,
+            currency, organisation_id, counterparty_id, external_ref, original_id, reason,
+            actor_user_id, actor_organisation_id, actor_credential_id, request_id, created_at)
+        VALUES (p_transfer_id, p_kind,
+            CASE WHEN v_allocating THEN v_partner_id ELSE v_customer_id END,
+            CASE WHEN v_allocating THEN v_customer_id ELSE v_partner_id END,
+            p_amount, p_currency, v_funding, p_customer, NULL, NULL, p_reason, p_actor_user,
+            p_actor_org, p_credential, p_request_id, p_at);
     INSERT INTO ledger_entries (transfer_id, account_id, seq, amount, balance_after,
             created_at, hash)
-        VALUES (p_transfer_id, v_partner.id, v_partner.entry_count, -v_signed,
-            v_partner.balance, p_at, v_hash);
+        VALUES (p_transfer_id, v_customer.id, v_customer.entry_count, v_signed,
+                v_customer.balance, p_at, v_customer_hash),
+               (p_transfer_id, v_partner.id, v_partner.entry_count, -v_signed,
+                v_partner.balance, p_at, v_hash);
     UPDATE ledger_accounts SET balance = v_partner.balance,
             entry_count = v_partner.entry_count, last_hash = v_hash, updated_at = p_at
         WHERE id = v_partner.id;
