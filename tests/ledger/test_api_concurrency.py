@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from partnercenter.core.money import to_decimal, to_minor
 from partnercenter.ledger import service as ledger
+from partnercenter.ledger.fastlane import pools_of
 from partnercenter.ledger.models import Account, AccountKind, Transfer, TransferKind
 from partnercenter.ledger.verify import verify
 from tests.ledger.world import World, world
@@ -348,6 +349,15 @@ def _wait_for_lock_waiters(db: Session, count: int) -> None:
         time.sleep(0.02)
 
 
+def _wait_for_unanswered(app: FastAPI, count: int) -> None:
+    """Until ``count`` allocation requests are in the server: queued for their partner's
+    next call, or in the call now at the database."""
+    deadline = time.monotonic() + 20
+    while sum(pool.unanswered() for pool in pools_of(app).values()) < count:
+        assert time.monotonic() < deadline, "the requests did not reach the server"
+        time.sleep(0.02)
+
+
 def _hold_account(db: Session, organisation_id: str, kind: AccountKind) -> None:
     """Lock an account in ``db``'s open transaction, so requests queue behind it."""
     db.execute(
@@ -359,7 +369,8 @@ def _hold_account(db: Session, organisation_id: str, kind: AccountKind) -> None:
 
 class TestRacingRetries:
     """Two requests released into the same lock queue, deterministically: the test holds
-    the account they need until both wait for it."""
+    the account they need until the first waits for it at the database and the second in
+    the server, for the next call of its partner's group."""
 
     def test_a_retry_racing_its_original_answers_what_the_original_did(
         self, app: FastAPI, db: Session, clients: Clients
@@ -380,7 +391,10 @@ class TestRacingRetries:
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             racing = [pool.submit(clients.send, call) for _ in range(2)]
-            _wait_for_lock_waiters(db, 2)
+            # The partner's call waits at the database for the account; the other
+            # request is in that call or queued for the next one.
+            _wait_for_lock_waiters(db, 1)
+            _wait_for_unanswered(app, 2)
             db.rollback()
             answers = [future.result(timeout=60) for future in racing]
 
@@ -391,7 +405,7 @@ class TestRacingRetries:
         assert answers[0].body == answers[1].body
         assert w.balances().cash == 0
 
-    def test_a_shortfall_found_only_under_the_partners_lock_leaves_nothing_behind(
+    def test_of_two_queued_allocations_that_do_not_both_fit_one_is_refused_whole(
         self, app: FastAPI, db: Session, clients: Clients
     ) -> None:
         w = world(db)
@@ -409,11 +423,14 @@ class TestRacingRetries:
             )
             for customer in (first, second)
         ]
-        # Both see 10.00 before they write, and both queue for the partner's balance.
+        # Both queue for the partner's balance; the second finds 4.00 left.
         _hold_account(db, w.partner.organisation.id, AccountKind.PARTNER_CASH)
         with ThreadPoolExecutor(max_workers=2) as pool:
             racing = [pool.submit(clients.send, call) for call in calls]
-            _wait_for_lock_waiters(db, 2)
+            # The partner's call waits at the database for the account; the other
+            # request is in that call or queued for the next one.
+            _wait_for_lock_waiters(db, 1)
+            _wait_for_unanswered(app, 2)
             db.rollback()
             answers = [future.result(timeout=60) for future in racing]
 

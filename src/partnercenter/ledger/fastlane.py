@@ -1,18 +1,24 @@
 """The allocation and reclaim requests on PostgreSQL, served below the web framework.
 
 A plain ASGI layer takes ``POST /api/v1/ledger/allocations`` and ``/reclaims`` before routing:
-it reads the body, checks the signature against the cached key (:mod:`fastpath`), calls the
-ledger's database function on an asynchronous autocommit connection of its own, and answers,
-so a request costs one round trip to the database and no thread hop. Everything else, and
-every request on SQLite, goes on to the application. The answers, errors and their
-translations are those of the routes in :mod:`routes`, which also document these paths.
+it reads the body, checks the signature against the cached key (:mod:`fastpath`), hands the
+request to its partner's group, and answers. A group sends its requests to the database
+function ``ledger_customer_transfers`` on an asynchronous autocommit connection of its own:
+while one call is at the database, the requests that arrive for the same partner queue and
+go together in the next call, so a partner's allocations share one lock of its balance and
+one commit instead of queueing for them one by one, and a request costs no thread hop.
+Everything else, and every request on SQLite, goes on to the application. The answers,
+errors and their translations are those of the routes in :mod:`routes`, which also document
+these paths.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -37,8 +43,12 @@ PATHS = {
 }
 CALL = (
     "SELECT outcome, transfer_id, partner_balance_after, available FROM "
-    "ledger_customer_transfer(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "ledger_customer_transfers(%s, %s, %s, %s::text[], %s::text[], %s::bigint[], "
+    "%s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::bigint[], %s::text[], "
+    "%s::text[], %s::text[])"
 )
+GROUP_LIMIT = 64
+"""At most this many requests of one partner go to the database in one call."""
 
 
 NOTE_EVERY = 60.0
@@ -58,6 +68,18 @@ class _Pool:
         self.opened = 0
         self.every: list[psycopg.AsyncConnection[Any]] = []
         """Every connection opened and not yet closed, idle or lent out."""
+        self.groups: dict[tuple[str, str | None, str], _Group] = {}
+        self.tasks: set[asyncio.Future[None]] = set()
+
+    def group(self, key: tuple[str, str | None, str]) -> _Group:
+        found = self.groups.get(key)
+        if found is None:
+            found = self.groups[key] = _Group(self, key)
+        return found
+
+    def unanswered(self) -> int:
+        """Requests queued or in a call at the database (the tests watch it)."""
+        return sum(len(group.waiting) + group.calling for group in self.groups.values())
 
     async def take(self) -> psycopg.AsyncConnection[Any]:
         if self.idle.empty() and self.opened < self.size:
@@ -75,8 +97,9 @@ class _Pool:
 
     def give(self, connection: psycopg.AsyncConnection[Any]) -> None:
         if connection.closed or connection.broken:
-            self.opened -= 1
-            self.every.remove(connection)
+            if connection in self.every:  # not when the pool was closed meanwhile
+                self.opened -= 1
+                self.every.remove(connection)
             self.closing(connection)
         else:
             self.idle.put_nowait(connection)
@@ -97,6 +120,111 @@ class _Pool:
                 self.closing(connection)
         self.every.clear()
         self.opened = 0
+
+
+@dataclass(slots=True)
+class _Item:
+    """One request waiting for its partner's next call of the database function."""
+
+    kind: str
+    customer_id: str
+    amount: int
+    transfer_id: str
+    at: dt.datetime
+    reason: str | None
+    actor_user: str | None
+    credential_id: int | None
+    request_id: str | None
+    idem_key: str | None
+    fingerprint: str
+    note: bool
+    """Whether the key's "last used" time is due to be written."""
+    answer: asyncio.Future[tuple[str, Any, Any, Any]]
+
+
+class _Group:
+    """The requests of one partner (and reseller, and currency) in one event loop.
+
+    While a call for the partner is at the database, the requests that arrive wait here and
+    go together in the next call: one lock of the partner's balance and one commit for all of
+    them, which is what bounds a partner's allocations per second. A request that finds no
+    call running goes at once, alone.
+    """
+
+    def __init__(self, pool: _Pool, key: tuple[str, str | None, str]) -> None:
+        self.pool, self.key = pool, key
+        self.waiting: list[_Item] = []
+        self.calling = 0
+        """How many requests the running call carries."""
+        self.running = False
+
+    def submit(self, item: _Item) -> None:
+        self.waiting.append(item)
+        if not self.running:
+            self.running = True
+            # Held until it ends: the loop keeps only a weak reference to its tasks.
+            self.pool.tasks.add(asyncio.ensure_future(self._drain()))
+
+    async def _drain(self) -> None:
+        try:
+            while self.waiting:
+                items = self.waiting[:GROUP_LIMIT]
+                del self.waiting[:GROUP_LIMIT]
+                self.calling = len(items)
+                try:
+                    rows = await self._call(items)
+                except BaseException as error:
+                    self.calling = 0
+                    for item in items:
+                        if not item.answer.done():
+                            item.answer.set_exception(error)
+                    if not isinstance(error, Exception):
+                        raise
+                    continue
+                self.calling = 0
+                for item, row in zip(items, rows, strict=True):
+                    if not item.answer.done():
+                        item.answer.set_result(row)
+        finally:
+            self.running = False
+            self.pool.tasks.discard(asyncio.current_task())
+
+    async def _call(self, items: list[_Item]) -> list[tuple[str, Any, Any, Any]]:
+        partner, reseller, currency = self.key
+        connection = await self.pool.take()
+        try:
+            cursor = await connection.execute(
+                CALL,
+                (
+                    partner,
+                    reseller,
+                    currency,
+                    [i.kind for i in items],
+                    [i.customer_id for i in items],
+                    [i.amount for i in items],
+                    [i.transfer_id for i in items],
+                    [i.at for i in items],
+                    [i.reason for i in items],
+                    [i.actor_user for i in items],
+                    [i.credential_id for i in items],
+                    [i.request_id for i in items],
+                    [i.idem_key for i in items],
+                    [i.fingerprint for i in items],
+                ),
+            )
+            rows = [tuple(row) for row in await cursor.fetchall()]
+            for item in items:
+                if item.note and item.credential_id is not None:
+                    await connection.execute(
+                        NOTE_USE, (item.at, item.credential_id, item.at)
+                    )
+        finally:
+            self.pool.give(connection)
+        if len(rows) != len(items):
+            raise RuntimeError(
+                "the ledger function answered a different number of items"
+            )
+        return rows
 
 
 class FastLane:
@@ -168,47 +296,26 @@ class FastLane:
         currency = request.app.state.settings.currency
         at = utc_now()
         transfer_id = service.new_transfer_id(kind, at)
+        item = _Item(
+            kind=kind.value,
+            customer_id=customer_id,
+            amount=amount,
+            transfer_id=transfer_id,
+            at=at,
+            reason=reason,
+            actor_user=actor.user_id,
+            credential_id=actor.credential_id,
+            request_id=actor.request_id,
+            idem_key=idem_key,
+            fingerprint=fingerprint,
+            note=time.monotonic() - key.noted >= NOTE_EVERY,
+            answer=asyncio.get_running_loop().create_future(),
+        )
+        if item.note:
+            key.noted = time.monotonic()
         pool = self._pool(request)
-        connection = await pool.take()
-        try:
-            cursor = await connection.execute(
-                CALL,
-                (
-                    kind.value,
-                    actor.organisation_id,
-                    indirect,
-                    customer_id,
-                    amount,
-                    currency,
-                    transfer_id,
-                    at,
-                    reason,
-                    actor.user_id,
-                    actor.organisation_id,
-                    actor.credential_id,
-                    actor.request_id,
-                    idem_key,
-                    fingerprint,
-                ),
-            )
-            outcome, found_id, balance_after, available = await cursor.fetchone() or (
-                "error",
-                None,
-                None,
-                None,
-            )
-        except psycopg.Error as error:
-            shortfall = service.shortfall_of(error)
-            if shortfall is None:
-                raise
-            outcome, found_id, balance_after, available = shortfall
-        else:
-            now = time.monotonic()
-            if now - key.noted >= NOTE_EVERY:
-                key.noted = now
-                await connection.execute(NOTE_USE, (at, key.credential_id, at))
-        finally:
-            pool.give(connection)
+        pool.group((actor.organisation_id, indirect, currency)).submit(item)
+        outcome, found_id, balance_after, available = await item.answer
         if outcome == "replay":
 
             def stored() -> dict[str, Any]:

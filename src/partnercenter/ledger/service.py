@@ -534,7 +534,12 @@ CUSTOMER_TRANSFER_SQL = text(
     ":transfer_id, :at, :reason, :actor_user, :actor_org, :credential, :request_id, "
     ":idem_key, :idem_hash)"
 )
-"""The PostgreSQL function (migration 0006): the same checks and writes in one statement."""
+"""The PostgreSQL function (migration 0006): the same checks and writes in one statement.
+
+Known shortcoming: the API's allocation lane uses ``ledger_customer_transfers`` (migration
+0007), which repeats these rules for a list of requests; this path could call that one with a
+single request, and the single-request function could then be dropped.
+"""
 
 REFUSALS: dict[str, type[DomainError]] = {
     "credential_revoked": CredentialRevoked,
