@@ -27,6 +27,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from partnercenter.core.money import to_decimal, to_minor
+from partnercenter.customers.models import AssociationMode
 from partnercenter.ledger import service as ledger
 from partnercenter.ledger.fastlane import pools_of
 from partnercenter.ledger.models import Account, AccountKind, Transfer, TransferKind
@@ -455,6 +456,56 @@ class TestRacingRetries:
         again = clients.send(refused.call)
         assert (again.status, again.replayed) == (201, False), again.body
         assert w.customer_balances(loser).allocated == 6_00
+        db.rollback()
+
+    def test_requests_that_go_to_the_database_together_each_get_their_own_answer(
+        self, app: FastAPI, db: Session, clients: Clients
+    ) -> None:
+        w = world(db)
+        w.topup(10_00)
+        first, second = w.customer(), w.customer()
+        consulting = w.customer(AssociationMode.CONSULTING)
+        key = api_key(app, db, w.partner.organisation)
+        db.commit()
+
+        def allocation(customer: str, amount: str, idem: str) -> Call:
+            body = {"customer_id": customer, "amount": amount}
+            return Call("allocate", "/allocations", key, body, idem)
+
+        calls = [
+            allocation(first, "3.00", "first"),
+            allocation(second, "3.00", "second"),
+            allocation(consulting, "1.00", "consulting"),
+            allocation(second, "20.00", "too-much"),
+            allocation(first, "3.00", "first"),
+        ]
+        _hold_account(db, w.partner.organisation.id, AccountKind.PARTNER_CASH)
+        with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+            racing = [pool.submit(clients.send, call) for call in calls]
+            _wait_for_lock_waiters(db, 1)
+            _wait_for_unanswered(app, len(calls))
+            db.rollback()
+            answers = [future.result(timeout=60) for future in racing]
+
+        got = [
+            (a.status, a.replayed, a.body.get("code") if a.status != 201 else None)
+            for a in answers
+        ]
+        assert got[1:4] == [
+            (201, False, None),
+            (409, False, "consulting_customer"),
+            (409, False, "insufficient_funds"),
+        ], got
+        # The first request and its retry: one posted it, the other replays the answer.
+        assert sorted([got[0], got[4]]) == [(201, False, None), (201, True, None)]
+        assert answers[0].body == answers[4].body
+        assert w.balances().cash == 4_00
+        assert w.allocated([first, second, consulting]) == {
+            first: 3_00,
+            second: 3_00,
+            consulting: 0,
+        }
+        assert verify(db).clean
         db.rollback()
 
     def test_a_charge_request_racing_its_retry_posts_once(
