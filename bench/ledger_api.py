@@ -216,13 +216,15 @@ class Allocations:
 
 
 FUNCTION_CALL = """\\set n{i} random(1, {customers})
-SELECT outcome FROM ledger_customer_transfer('allocate', '{partner}', NULL,
-    (SELECT customer_id FROM bench_customers WHERE n = :n{i}), {amount}, 'CNY',
-    'AD' || to_char(now() AT TIME ZONE 'UTC', 'YYMMDDHH24MISS')
-        || substr(md5(random()::text), 1, 10),
-    now(), NULL, NULL, '{partner}', {credential}, NULL,
-    'pgbench-' || md5(random()::text), md5('pgbench'));
+SELECT outcome FROM ledger_customer_transfers('{partner}', NULL, 'CNY', ARRAY['allocate'],
+    ARRAY[(SELECT customer_id FROM bench_customers WHERE n = :n{i})], ARRAY[{amount}::bigint],
+    ARRAY['AD' || to_char(now() AT TIME ZONE 'UTC', 'YYMMDDHH24MISS')
+        || substr(md5(random()::text), 1, 10)],
+    ARRAY[now()], ARRAY[NULL::text], ARRAY[NULL::text], ARRAY[{credential}::bigint],
+    ARRAY[NULL::text], ARRAY['pgbench-' || md5(random()::text)], ARRAY[md5('pgbench')]);
 """
+"""One request a call of the ledger's function, as the console sends it (the API server
+sends the requests of a partner that queued meanwhile together)."""
 
 
 REFERENCE_SECONDS = 10
@@ -245,12 +247,13 @@ def _pgbench_keys(dsn: str) -> int:
 def pgbench_function_rate(
     seeded: Seeded, *, clients: int, seconds: int, per_transaction: int = 1
 ) -> tuple[float, int]:
-    """Allocations per second of pgbench calling ``ledger_customer_transfer`` itself, and
-    how many it posted (counted by their idempotency keys).
+    """Allocations per second of pgbench calling ``ledger_customer_transfers`` itself, one
+    request a call, and how many it posted (counted by their idempotency keys).
 
-    The statement the server sends for each request, with the same partner, customers,
-    key and idempotency keys, from pgbench's clients (simple protocol): what the database
-    side alone allows, so the gap to the API rate is what the server adds.
+    The statement the console sends for a request (the API server groups the requests of a
+    partner that queue meanwhile), with the same partner, customers, key and idempotency
+    keys, from pgbench's clients (simple protocol): what the database side allows when every
+    allocation has a lock and a commit of its own.
 
     ``per_transaction`` > 1 makes that many calls in one transaction: one lock of the
     partner's account and one commit for all of them, roughly what a server that gathered
@@ -504,7 +507,7 @@ def measure(
                 seeded, clients=baseline_clients, seconds=REFERENCE_SECONDS
             )
             print(
-                "  reference: pgbench calling ledger_customer_transfer: "
+                "  reference: pgbench calling ledger_customer_transfers: "
                 f"{run.function_reference:.1f} allocations/s"
             )
             run.grouped_reference, grouped = pgbench_function_rate(

@@ -356,7 +356,7 @@ class TestCorrectionRace:
         _clean(db)
 
 
-class TestShortfallUnderTheLastLock:
+class TestTwoAllocationsThatDoNotBothFit:
     def test_the_second_allocation_is_refused_whole_and_its_session_goes_on(
         self, db: Session, session_factory: sessionmaker[Session]
     ) -> None:
@@ -389,7 +389,7 @@ class TestShortfallUnderTheLastLock:
             except BaseException as error:  # noqa: BLE001 - reported below
                 failures.append(error)
 
-        # Both see 10.00 before they write, then queue for the partner's balance.
+        # Both queue for the partner's balance; the second finds 4.00 left.
         with session_factory() as holder:
             holder.execute(
                 select(Account.id).where(Account.id == account).with_for_update()

@@ -7,7 +7,7 @@ with set-based statements, so a batch of ten thousand costs a handful of stateme
 ten thousand.
 
 The same rules exist once more as a PostgreSQL function for the single-allocation hot path
-(``ledger_customer_transfer``, defined by the migrations); both compute the entry hash with
+(``ledger_customer_transfers``, defined by the migrations); both compute the entry hash with
 :func:`entry_hash`'s formula, and ``verify`` checks what either wrote.
 """
 

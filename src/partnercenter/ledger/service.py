@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import Connection, Row, String, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from partnercenter.core import audit
@@ -452,27 +451,18 @@ def _customer_transfer(
     if session.get_bind().dialect.name == "postgresql":
         at = utc_now()
         transfer_id = new_transfer_id(kind, at)
-        try:
-            # A savepoint: a shortfall found under the partner's lock raises, and undoes
-            # only this call, not the rest of the caller's transaction.
-            with session.begin_nested():
-                row = call_customer_transfer(
-                    session.connection(),
-                    actor,
-                    kind=kind,
-                    customer_id=customer_id,
-                    amount=amount,
-                    indirect_partner_id=indirect_partner_id,
-                    reason=reason,
-                    currency=currency,
-                    transfer_id=transfer_id,
-                    at=at,
-                )
-        except DBAPIError as error:
-            shortfall = shortfall_of(error.orig)
-            if shortfall is None:
-                raise
-            raise_refusal(shortfall[0], shortfall[3], currency)
+        row = call_customer_transfer(
+            session.connection(),
+            actor,
+            kind=kind,
+            customer_id=customer_id,
+            amount=amount,
+            indirect_partner_id=indirect_partner_id,
+            reason=reason,
+            currency=currency,
+            transfer_id=transfer_id,
+            at=at,
+        )
         posting.forget_accounts(session)
         raise_refusal(row.outcome, row.available, currency)
         return TransferResult(
@@ -528,18 +518,16 @@ def _customer_transfer(
     )
 
 
-CUSTOMER_TRANSFER_SQL = text(
+CUSTOMER_TRANSFERS_SQL = text(
     "SELECT outcome, transfer_id, partner_balance_after, available FROM "
-    "ledger_customer_transfer(:kind, :partner, :reseller, :customer, :amount, :currency, "
-    ":transfer_id, :at, :reason, :actor_user, :actor_org, :credential, :request_id, "
-    ":idem_key, :idem_hash)"
+    "ledger_customer_transfers(:partner, :reseller, :currency, CAST(:kind AS text[]), "
+    "CAST(:customer AS text[]), CAST(:amount AS bigint[]), CAST(:transfer_id AS text[]), "
+    "CAST(:at AS timestamptz[]), CAST(:reason AS text[]), CAST(:actor_user AS text[]), "
+    "CAST(:credential AS bigint[]), CAST(:request_id AS text[]), "
+    "CAST(:idem_key AS text[]), CAST(:idem_hash AS text[]))"
 )
-"""The PostgreSQL function (migration 0006): the same checks and writes in one statement.
-
-Known shortcoming: the API's allocation lane uses ``ledger_customer_transfers`` (migration
-0007), which repeats these rules for a list of requests; this path could call that one with a
-single request, and the single-request function could then be dropped.
-"""
+"""The PostgreSQL function of migration 0007, here with a list of one request: the same
+checks and writes as the Python engine, in one statement."""
 
 REFUSALS: dict[str, type[DomainError]] = {
     "credential_revoked": CredentialRevoked,
@@ -566,39 +554,24 @@ def call_customer_transfer(
     request_hash: str | None = None,
 ) -> Row[Any]:
     return connection.execute(
-        CUSTOMER_TRANSFER_SQL,
+        CUSTOMER_TRANSFERS_SQL,
         {
-            "kind": kind.value,
             "partner": actor.organisation_id,
             "reseller": indirect_partner_id or None,
-            "customer": customer_id,
-            "amount": amount,
             "currency": currency,
-            "transfer_id": transfer_id,
-            "at": at,
-            "reason": reason,
-            "actor_user": actor.user_id,
-            "actor_org": actor.organisation_id,
-            "credential": actor.credential_id,
-            "request_id": actor.request_id,
-            "idem_key": idempotency_key,
-            "idem_hash": request_hash,
+            "kind": [kind.value],
+            "customer": [customer_id],
+            "amount": [amount],
+            "transfer_id": [transfer_id],
+            "at": [at],
+            "reason": [reason],
+            "actor_user": [actor.user_id],
+            "credential": [actor.credential_id],
+            "request_id": [actor.request_id],
+            "idem_key": [idempotency_key],
+            "idem_hash": [request_hash],
         },
     ).one()
-
-
-SHORTFALL_SQLSTATE = "PCL01"
-"""Raised by ``ledger_customer_transfer`` when the balance ran short under the final lock."""
-
-
-def shortfall_of(
-    error: BaseException | None,
-) -> tuple[str, None, None, int] | None:
-    """The function's answer for a shortfall it raised, or None for any other error."""
-    if getattr(error, "sqlstate", None) != SHORTFALL_SQLSTATE:
-        return None
-    detail = getattr(getattr(error, "diag", None), "message_detail", None) or "0"
-    return "insufficient_funds", None, None, int(detail)
 
 
 def raise_refusal(outcome: str, available: int | None, currency: str) -> None:

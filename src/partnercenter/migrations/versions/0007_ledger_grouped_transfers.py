@@ -121,6 +121,16 @@ BEGIN
         v_customer_ids[i] := v_cid;
     END LOOP;
 
+    -- Not a reseller of this partner: nothing is locked or opened for it.
+    IF NOT v_reseller_ok THEN
+        FOR i IN 1 .. v_count LOOP
+            outcome := v_early[i]; transfer_id := v_early_transfer[i];
+            partner_balance_after := NULL; available := NULL;
+            RETURN NEXT;
+        END LOOP;
+        RETURN;
+    END IF;
+
     SELECT id INTO v_partner_id FROM ledger_accounts
         WHERE organisation_id = v_funding AND kind = 'partner_cash' AND currency = p_currency;
     IF NOT FOUND THEN
