@@ -215,9 +215,18 @@ class _Group:
             rows = [tuple(row) for row in await cursor.fetchall()]
             for item in items:
                 if item.note and item.credential_id is not None:
-                    await connection.execute(
-                        NOTE_USE, (item.at, item.credential_id, item.at)
-                    )
+                    # The transfers are committed by now; a failure here must not make
+                    # their answers errors.
+                    try:
+                        await connection.execute(
+                            NOTE_USE, (item.at, item.credential_id, item.at)
+                        )
+                    except psycopg.Error as error:
+                        log.warning(
+                            "ledger.key_use_not_noted",
+                            credential_id=item.credential_id,
+                            error=type(error).__name__,
+                        )
         finally:
             self.pool.give(connection)
         if len(rows) != len(items):
