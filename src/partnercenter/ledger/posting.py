@@ -6,9 +6,10 @@ against the locked balances, and writes the transfers, their entries and the new
 with set-based statements, so a batch of ten thousand costs a handful of statements, not
 ten thousand.
 
-The same rules exist once more as a PostgreSQL function for the single-allocation hot path
-(``ledger_customer_transfers``, defined by the migrations); both compute the entry hash with
-:func:`entry_hash`'s formula, and ``verify`` checks what either wrote.
+The same rules exist once more as a PostgreSQL function for allocations and reclaims of one
+customer at a time (``ledger_customer_transfers``, defined by the migrations, which takes a
+list of such requests); both compute the entry hash with :func:`entry_hash`'s formula, and
+``verify`` checks what either wrote.
 """
 
 from __future__ import annotations
