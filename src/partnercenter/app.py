@@ -1,4 +1,4 @@
-"""The ASGI application: the console, the native API and (later) the BSS API over one
+"""The ASGI application: the console, the native API and the BSS-compatible API over one
 database."""
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ def create_app(
 
 def _include_routers(app: FastAPI) -> None:
     from partnercenter.api.routes import router as api_router
+    from partnercenter.bss import router as bss_router
     from partnercenter.web.views import router as console_router
 
     @app.get("/healthz", include_in_schema=False)
@@ -102,6 +103,7 @@ def _include_routers(app: FastAPI) -> None:
         return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
 
     app.include_router(api_router)
+    app.include_router(bss_router())
     app.include_router(console_router)
 
 

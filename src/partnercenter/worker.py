@@ -36,6 +36,7 @@ def periodic(name: str) -> Callable[[Job], Job]:
 
 def _load_jobs() -> None:
     # Importing the task modules registers their jobs.
+    import partnercenter.bss.tasks
     import partnercenter.customers.intake.tasks
     import partnercenter.ledger.tasks
     import partnercenter.members.tasks  # noqa: F401

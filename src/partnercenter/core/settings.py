@@ -108,6 +108,18 @@ class Settings(BaseSettings):
         default=15,
         description="How far the X-Sdk-Date of a signed API request may be from now.",
     )
+    bss_rate_limit: int = Field(
+        default=10,
+        ge=0,
+        description="Requests per second one organisation may send to one operation of the "
+        "BSS-compatible API; 0 turns flow control off. Counted in the database, so the "
+        "limit holds across every server process.",
+    )
+    bss_duplicate_guard: bool = Field(
+        default=True,
+        description="Refuse a signed write to the BSS-compatible API that arrives again "
+        "byte for byte (same key, same signature) within the signature window.",
+    )
     fast_path_pool_size: int = Field(
         default=16,
         description="Connections kept for single allocations and reclaims on PostgreSQL.",

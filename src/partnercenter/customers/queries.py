@@ -323,3 +323,76 @@ def vendor_view(session: Session, actor: Actor, customer_id: str) -> VendorView:
         associations=[(a, p) for a, p in history],
         records=records,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerSearch:
+    """The filters of a partner's customer search by separate fields, as the BSS-compatible
+    face asks: each text filter matches a part of its own field."""
+
+    account_name: str | None = None
+    customer_name: str | None = None
+    label: str | None = None
+    """A part of the label, case-sensitive."""
+    mode: AssociationMode | None = None
+    associated_from: dt.datetime | None = None
+    associated_until: dt.datetime | None = None
+    """Exclusive."""
+    customer_id: str | None = None
+    reseller_id: str | None = None
+    """For a distributor: search the customers of this reseller (who must consent)."""
+
+
+def search_customers(
+    session: Session,
+    actor: Actor,
+    search: CustomerSearch,
+    *,
+    offset: int = 0,
+    limit: int = PAGE_SIZE,
+) -> CustomerPage:
+    """The actor's customers (or, for a distributor, one consenting reseller's) matching
+    every filter given, newest association first."""
+    if search.reseller_id:
+        statement = visible_associations(actor, tab=Tab.RESELLERS).where(
+            Association.organisation_id == search.reseller_id
+        )
+    else:
+        statement = visible_associations(actor, tab=Tab.OWN)
+    statement = statement.join(Organisation, Organisation.id == Association.customer_id)
+    if search.account_name:
+        statement = statement.where(
+            func.lower(Organisation.account_name).contains(
+                search.account_name.lower(), autoescape=True
+            )
+        )
+    if search.customer_name:
+        statement = statement.where(
+            func.lower(Organisation.display_name).contains(
+                search.customer_name.lower(), autoescape=True
+            )
+        )
+    if search.label:
+        statement = statement.where(
+            Association.label.contains(search.label, autoescape=True)
+        )
+    if search.mode is not None:
+        statement = statement.where(Association.mode == search.mode)
+    if search.associated_from is not None:
+        statement = statement.where(Association.started_at >= search.associated_from)
+    if search.associated_until is not None:
+        statement = statement.where(Association.started_at < search.associated_until)
+    if search.customer_id:
+        statement = statement.where(Association.customer_id == search.customer_id)
+    total = session.scalar(
+        select(func.count()).select_from(statement.order_by(None).subquery())
+    )
+    associations = session.scalars(
+        statement.order_by(Association.started_at.desc(), Association.id.desc())
+        .offset(max(offset, 0))
+        .limit(min(max(limit, 1), MAX_PAGE))
+    ).all()
+    owed = ledger.debts(session, [a.customer_id for a in associations])
+    return CustomerPage(
+        [_row(session, a, owed.get(a.customer_id, 0)) for a in associations], total or 0
+    )

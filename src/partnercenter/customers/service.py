@@ -365,6 +365,7 @@ def create_for_partner(
     xaccount_id: str | None = None,
     xaccount_type: str | None = None,
     source: AssociationSource = AssociationSource.CREATED_BY_API,
+    password: str | None = None,
 ) -> tuple[Organisation, Association]:
     """A partner creates its customer's account; it is associated with the partner in resale
     at once, in the same transaction (a refusal leaves no account behind)."""
@@ -390,6 +391,7 @@ def create_for_partner(
         country_region=country_region or partner.country_region,
         xaccount_id=xaccount_id,
         xaccount_type=xaccount_type,
+        password=password,
     )
     association = associate(
         session,

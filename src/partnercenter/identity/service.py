@@ -138,6 +138,24 @@ def create_user(
     return user
 
 
+def in_use(
+    session: Session,
+    *,
+    account_name: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+) -> bool:
+    """Whether an account already has this account name, email address or phone number."""
+    return bool(
+        _taken(
+            session,
+            account_name=account_name or "",
+            email=normalise_email(email),
+            phone=normalise_phone(phone),
+        )
+    )
+
+
 def _taken(
     session: Session, *, account_name: str, email: str | None, phone: str | None
 ) -> list[FieldProblem]:

@@ -35,6 +35,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from partnercenter.customers.models import (
+    Association,
+    AssociationMode,
+    AssociationStatus,
+)
 from partnercenter.identity.models import Organisation, PartnerType, User
 from partnercenter.ledger.models import (
     Account,
@@ -46,7 +51,11 @@ from partnercenter.ledger.models import (
     Transfer,
     TransferKind,
 )
-from partnercenter.ledger.service import DEFAULT_CURRENCY, PartnerBalances
+from partnercenter.ledger.service import (
+    DEFAULT_CURRENCY,
+    CustomerBalances,
+    PartnerBalances,
+)
 
 PAGE_SIZE = 50
 MAX_PAGE = 500
@@ -771,3 +780,87 @@ def reseller_balances(
         offset,
         limit,
     )
+
+
+def resellers(
+    session: Session,
+    distributor_id: str,
+    *,
+    account_name: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    reseller_id: str | None = None,
+    offset: int = 0,
+    limit: int = PAGE_SIZE,
+) -> Found[Organisation]:
+    """The distributor's resellers, oldest first: by a part of the account name, by when
+    they joined (``until`` exclusive), or one of them by id."""
+    offset, limit = max(offset, 0), _limit(limit)
+    conditions: list[ColumnElement[bool]] = [
+        Organisation.parent_id == distributor_id,
+        Organisation.partner_type == PartnerType.RESELLER,
+    ]
+    if account_name:
+        conditions.append(
+            func.lower(Organisation.account_name).contains(
+                account_name.lower(), autoescape=True
+            )
+        )
+    if since is not None:
+        conditions.append(Organisation.created_at >= since)
+    if until is not None:
+        conditions.append(Organisation.created_at < until)
+    if reseller_id:
+        conditions.append(Organisation.id == reseller_id)
+    rows = session.scalars(
+        select(Organisation)
+        .where(*conditions)
+        .order_by(Organisation.created_at, Organisation.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    total = session.scalar(
+        select(func.count()).select_from(Organisation).where(*conditions)
+    )
+    return Found(list(rows), int(total or 0), offset, limit)
+
+
+def resale_customer_balances(
+    session: Session,
+    partner_id: str,
+    customer_ids: Sequence[str],
+    *,
+    currency: str = DEFAULT_CURRENCY,
+) -> dict[str, CustomerBalances]:
+    """The balances of those of ``customer_ids`` that are the partner's resale customers
+    now; the others are left out."""
+    ids = sorted(set(customer_ids))
+    resale = set(
+        session.scalars(
+            select(Association.customer_id).where(
+                Association.organisation_id == partner_id,
+                Association.status == AssociationStatus.ACTIVE,
+                Association.mode == AssociationMode.RESALE,
+                Association.customer_id.in_(ids),
+            )
+        )
+    )
+    allocated: dict[str, int] = {
+        organisation_id: balance
+        for organisation_id, balance in session.execute(
+            select(Account.organisation_id, Account.balance).where(
+                Account.organisation_id.in_(resale),
+                Account.kind == AccountKind.CUSTOMER_ALLOCATED,
+                Account.currency == currency,
+            )
+        )
+    }
+    return {
+        customer_id: CustomerBalances(
+            currency=currency,
+            allocated=allocated.get(customer_id, 0),
+            cash=0,
+            resale=True,
+        )
+        for customer_id in resale
+    }
