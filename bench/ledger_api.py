@@ -7,19 +7,21 @@ settings, request logging on) and is driven by keep-alive clients sending pre-si
 ``Idempotency-Key`` and spread over all the customers. Each pair is pgbench (8 clients,
 simple protocol, random distinct accounts) measured right before the API on the same
 database; the report is the median of the pairs' ratios, the server's peak RSS, the status
-counts (every answer must be 201), the CPU the server used, and ``ledger verify`` at the end.
+counts (every answer must say the allocation was made: 201 natively, 200 through the
+BSS path), the CPU the server used, and ``ledger verify`` at the end.
 After the pairs come three references that are not part of the ratio: pgbench with one hot
 debit account, pgbench calling the ledger's allocation function itself, and the same with
 eight calls per transaction (see :func:`pgbench_function_rate`).
 
 Every request is sent exactly once: the pool of signed requests for a measurement is sized
 from the rate seen so far, so a measurement lasts about ``--seconds``, and the number of
-allocations in the ledger afterwards must equal the number of 201 answers.
+allocations in the ledger afterwards must equal the number of answers that made one.
 
     python -m bench.ledger_api                       # the benchmark (~3 minutes)
     python -m bench.ledger_api --workers 1 --clients 8 --processes 0
     python -m bench.ledger_api --sweep               # one short pair per server/client setup
     python -m bench.ledger_api --profile             # py-spy on the server during a run
+    python -m bench.ledger_api --face bss            # the same through the BSS adjust-amount
 """
 
 from __future__ import annotations
@@ -63,9 +65,37 @@ from bench.harness import (
 )
 from bench.seed import LedgerCheck, Seeded, check_ledger, seed, source_state
 
-PATH = "/api/v1/ledger/allocations"
 AMOUNT = "1.00"
 AMOUNT_MINOR = 100
+
+
+@dataclass(frozen=True)
+class Face:
+    """The API an allocation is sent to, and what it answers when it is made."""
+
+    name: str
+    path: str
+    created: int
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def body(self, customer_id: str) -> bytes:
+        if self.name == "bss":
+            # The SDK sends amounts as JSON numbers.
+            return (f'{{"customer_id": "{customer_id}", "amount": {AMOUNT}}}').encode()
+        return json.dumps({"customer_id": customer_id, "amount": AMOUNT}).encode()
+
+
+FACES = {
+    "native": Face("native", "/api/v1/ledger/allocations", 201),
+    "bss": Face(
+        "bss",
+        "/v2/accounts/partner-accounts/adjust-amount",
+        200,
+        # Flow control would answer most of the load with 429 at its default of 10 a
+        # second; the guard against repeated signed writes stays on.
+        {"PARTNERCENTER_BSS_RATE_LIMIT": "0"},
+    ),
+}
 
 
 # --------------------------------------------------------------------------------------
@@ -88,6 +118,8 @@ class Setup:
     """uvicorn's --http: auto picks httptools when it is installed."""
     env: Mapping[str, str] = field(default_factory=dict)
     """Extra ``PARTNERCENTER_*`` settings of the server."""
+    face: Face = FACES["native"]
+    """Which API the allocations go to."""
 
     @property
     def label(self) -> str:
@@ -98,6 +130,8 @@ class Setup:
         ]
         if (self.loop, self.http) != ("auto", "auto"):
             parts.append(f"{self.loop}/{self.http}")
+        if self.face.name != "native":
+            parts.append(self.face.name)
         parts.extend(
             f"{k.removeprefix('PARTNERCENTER_')}={v}" for k, v in self.env.items()
         )
@@ -123,7 +157,9 @@ def serve(database: str, setup: Setup) -> Iterator[Server]:
     with tempfile.TemporaryDirectory(prefix="bench-server-") as scratch:
         folder = Path(scratch)
         server = TunedServer(
-            env=server_environment(database, folder / "data", setup.env),
+            env=server_environment(
+                database, folder / "data", {**setup.face.env, **setup.env}
+            ),
             port=free_port(),
             workers=setup.workers,
             log_path=folder / "server.log",
@@ -149,14 +185,15 @@ class _SignJob:
     domain_id: str
     host: str
     customer_ids: Sequence[str]
+    face: Face
 
 
 def _sign_part(job: _SignJob) -> list[PreparedRequest]:
     return [
         sign_request(
             "POST",
-            PATH,
-            json.dumps({"customer_id": customer_id, "amount": AMOUNT}).encode(),
+            job.face.path,
+            job.face.body(customer_id),
             job.ak,
             job.sk,
             host=job.host,
@@ -174,9 +211,10 @@ class Allocations:
     signature window (15 minutes), far longer than a run.
     """
 
-    def __init__(self, seeded: Seeded, host: str) -> None:
+    def __init__(self, seeded: Seeded, host: str, face: Face) -> None:
         self.seeded = seeded
         self.host = host
+        self.face = face
         self._order = list(seeded.customer_ids)
         # A fixed seed: the same order on every run. Not a secret.
         random.Random(20261203).shuffle(self._order)  # noqa: S311
@@ -195,10 +233,17 @@ class Allocations:
         cores = os.cpu_count() or 1
         if count < 2000 or cores == 1:
             return _sign_part(
-                _SignJob(key.ak, key.sk, key.domain_id, self.host, customers)
+                _SignJob(key.ak, key.sk, key.domain_id, self.host, customers, self.face)
             )
         jobs = [
-            _SignJob(key.ak, key.sk, key.domain_id, self.host, customers[i::cores])
+            _SignJob(
+                key.ak,
+                key.sk,
+                key.domain_id,
+                self.host,
+                customers[i::cores],
+                self.face,
+            )
             for i in range(cores)
         ]
         with multiprocessing.get_context("spawn").Pool(cores) as pool:
@@ -427,7 +472,7 @@ class Run:
 
     @property
     def all_created(self) -> bool:
-        return set(self.statuses) == {201}
+        return set(self.statuses) == {self.setup.face.created}
 
 
 def measure(
@@ -444,7 +489,7 @@ def measure(
     """``pairs`` interleaved (pgbench, API) measurements of one setup on a fresh server."""
     run = Run(setup)
     with serve(seeded.database, setup) as server:
-        allocations = Allocations(seeded, server.host)
+        allocations = Allocations(seeded, server.host, setup.face)
         warm = measure_rate(
             server.url,
             allocations.sign(warmup),
@@ -659,7 +704,7 @@ def print_runs(runs: Sequence[Run], seeded: Seeded, check: LedgerCheck) -> bool:
             print(note)
         print()
     sent = sum(run.sent for run in runs)
-    created = sum(run.statuses[201] for run in runs)
+    created = sum(run.statuses[run.setup.face.created] for run in runs)
     by_pgbench = sum(run.function_allocations for run in runs)
     print(check.describe())
     expected_balance = seeded.topup - (created + by_pgbench) * AMOUNT_MINOR
@@ -668,7 +713,7 @@ def print_runs(runs: Sequence[Run], seeded: Seeded, check: LedgerCheck) -> bool:
         and check.partner_balance == expected_balance
     )
     print(
-        f"requests sent {sent}, 201 answers {created}, allocations by pgbench through "
+        f"requests sent {sent}, allocations answered {created}, by pgbench through "
         f"the function {by_pgbench}, allocations in the ledger "
         f"{check.allocations}, partner balance "
         f"{'as expected' if check.partner_balance == expected_balance else 'WRONG'}"
@@ -688,6 +733,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=defaults.processes)
     parser.add_argument("--loop", default=defaults.loop)
     parser.add_argument("--http", default=defaults.http)
+    parser.add_argument(
+        "--face",
+        choices=sorted(FACES),
+        default="native",
+        help="native: POST /api/v1/ledger/allocations; bss: the BSS adjust-amount path",
+    )
     parser.add_argument(
         "--sweep",
         action="store_true",
@@ -724,6 +775,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     processes=args.processes,
                     loop=args.loop,
                     http=args.http,
+                    face=FACES[args.face],
                 )
             ]
             pairs, seconds, warmup = args.pairs, args.seconds, args.warmup

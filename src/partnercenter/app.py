@@ -23,7 +23,7 @@ from partnercenter.core.i18n import best_locale, translator
 from partnercenter.core.migrate import require_migrated
 from partnercenter.core.security import CsrfSigner, SecretBox
 from partnercenter.core.settings import Settings, load_settings
-from partnercenter.ledger.fastlane import FastLane, close_pools
+from partnercenter.ledger.fastlane import FastLane, Lane, close_pools
 from partnercenter.web.middleware import RequestContextMiddleware
 from partnercenter.web.templating import make_environment
 
@@ -79,12 +79,18 @@ def create_app(
     app.state.dispose_engine_on_shutdown = True
     """False where the app's owner outlives its server and disposes the engine itself."""
 
-    app.add_middleware(FastLane)
+    app.add_middleware(FastLane, lanes=bss_lanes())
     app.add_middleware(RequestContextMiddleware, api_prefixes=API_PREFIXES)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_error_handlers(app)
     _include_routers(app)
     return app
+
+
+def bss_lanes() -> dict[str, Lane]:
+    from partnercenter.bss.fastlane import LANES
+
+    return LANES
 
 
 def _include_routers(app: FastAPI) -> None:

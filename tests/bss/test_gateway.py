@@ -19,6 +19,7 @@ from partnercenter.core.clock import FrozenClock
 from partnercenter.core.settings import Settings
 from partnercenter.identity import credentials
 from partnercenter.identity.signing import DATE_FORMAT
+from partnercenter.ledger.models import IdempotencyKey
 from tests.ledger.world import World, world
 from tests.signing import ApiKey, SignedRequest, api_key, send, sign
 
@@ -218,7 +219,15 @@ class TestRepeatedWrites:
     def test_old_signatures_are_forgotten(
         self, app: FastAPI, settings: Settings, gate: Gate
     ) -> None:
-        send(gate.client, gate.adjust("2.00"))
+        # Customers are created through the ordinary path on both databases (on
+        # PostgreSQL, allocations keep their signatures as idempotency keys instead).
+        created = gate.sign(
+            "POST",
+            "/v2/partners/sub-customers",
+            body={"xaccount_id": "x-1", "xaccount_type": "shop"},
+        )
+        assert send(gate.client, created).status_code == 200
+        assert send(gate.client, created).json()["error_code"] == "PC.0409"
         factory = app.state.session_factory
         assert forget_signatures(factory, settings) == 0
         gate.clock.move(minutes=17)
@@ -316,3 +325,34 @@ class TestErrorShape:
         assert send(gate.client, request).status_code == 200
         gate.db.expire_all()
         assert gate.w.balances().cash == 1
+
+
+@pytest.mark.postgresql_only
+class TestLedgerLane:
+    def test_allocations_take_the_ledgers_lane_with_the_signature_as_key(
+        self, gate: Gate
+    ) -> None:
+        request = gate.adjust("2.00")
+
+        assert send(gate.client, request).status_code == 200
+
+        keys = gate.db.scalars(select(IdempotencyKey.key)).all()
+        signature = request.headers["Authorization"].rsplit("Signature=", 1)[1]
+        assert keys == [f"bss:{signature.lower()}"]
+        assert gate.db.scalar(select(func.count()).select_from(SeenSignature)) == 0
+
+    def test_flow_control_counts_in_the_lane_too(
+        self, app: FastAPI, gate: Gate
+    ) -> None:
+        app.state.settings.bss_rate_limit = 1
+
+        first = send(gate.client, gate.adjust("1.00"))
+        second = send(gate.client, gate.adjust("2.00"))
+
+        assert first.status_code == 200
+        assert first.headers["x-ratelimit-remaining"] == "0"
+        assert second.status_code == 429
+        assert second.json()["error_code"] == "CBC.0250"
+        assert second.headers["retry-after"] == "1"
+        gate.db.expire_all()
+        assert gate.w.balances().cash == 99_00

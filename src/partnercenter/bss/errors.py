@@ -31,6 +31,8 @@ ACCESS_DENIED = "CBC.0151"
 FLOW_CONTROL = "CBC.0250"
 OTHER_ERROR = "CBC.0999"
 GATEWAY_AUTH = "APIG.0301"
+GATEWAY_PREFIX = "Incorrect IAM authentication information: "
+"""How the original's gateway begins every refused signature; clients match on it."""
 DUPLICATE_REQUEST = "PC.0409"
 """Partner Center's own code: the same signed write (same key, same signature) again."""
 
@@ -123,6 +125,8 @@ def from_domain(error: DomainError, tr: Translator) -> tuple[int, dict[str, str]
     else:
         status, code = 400, ILLEGAL_OPERATION
     message = error.render(tr)
+    if code == GATEWAY_AUTH:
+        message = GATEWAY_PREFIX + message
     if error.problems:
         message += " " + " ".join(
             f"{problem.field}: {problem.render(tr)}" for problem in error.problems

@@ -137,7 +137,9 @@ def operation(
     return register
 
 
-def _locale(request: Request, settings: Settings) -> str:
+def locale_of(request: Request, settings: Settings) -> str:
+    """The caller's language: ``X-Language`` (as the original reads it), else
+    ``Accept-Language``, else the product's default."""
     language = request.headers.get("x-language") or request.headers.get(
         "accept-language"
     )
@@ -146,11 +148,11 @@ def _locale(request: Request, settings: Settings) -> str:
 
 def _serve(request: Request, op: Operation, body: bytes) -> Response:
     settings: Settings = request.app.state.settings
-    tr = translator(_locale(request, settings))
+    tr = translator(locale_of(request, settings))
     flow_headers: dict[str, str] = {}
     try:
         actor, organisation, signed = _authenticate(request, body)
-        _check_caller(op, actor)
+        check_caller(op.callers, actor)
         flow_headers = _count(request, op, actor, settings)
         return _run(
             request,
@@ -182,9 +184,6 @@ def _serve(request: Request, op: Operation, body: bytes) -> Response:
         )
 
 
-GATEWAY_PREFIX = "Incorrect IAM authentication information: "
-
-
 @dataclass(frozen=True, slots=True)
 class Signed:
     access_key: str
@@ -201,7 +200,7 @@ def _authenticate(request: Request, body: bytes) -> tuple[Actor, Organisation, S
                 401,
                 errors.GATEWAY_AUTH,
                 error.message,
-                prefix=GATEWAY_PREFIX,
+                prefix=errors.GATEWAY_PREFIX,
                 **error.params,
             ) from None
         actor = auth.actor_for_credential(
@@ -213,8 +212,8 @@ def _authenticate(request: Request, body: bytes) -> tuple[Actor, Organisation, S
     return actor, organisation, Signed(access_key, signed.signature.lower())
 
 
-def _check_caller(op: Operation, actor: Actor) -> None:
-    if actor.organisation_kind not in CALLER_KINDS[op.callers]:
+def check_caller(callers: Callers, actor: Actor) -> None:
+    if actor.organisation_kind not in CALLER_KINDS[callers]:
         raise errors.CallerRefused()
 
 
@@ -238,6 +237,12 @@ def _count(
                 },
             ).scalar_one()
         )
+    return flow_headers(hits, limit)
+
+
+def flow_headers(hits: int, limit: int) -> dict[str, str]:
+    """The rate-limit headers of the ``hits``-th request of a second; refuses it when that
+    is over ``limit``."""
     headers = {
         "X-RateLimit-Limit": str(limit),
         "X-RateLimit-Remaining": str(max(limit - hits, 0)),
@@ -257,6 +262,17 @@ def _count(
     return headers
 
 
+def duplicate() -> BssError:
+    return BssError(
+        409,
+        errors.DUPLICATE_REQUEST,
+        N_(
+            "This signed request was already received. To make the same change "
+            "again, sign a new request (the signature covers the time to the second)."
+        ),
+    )
+
+
 def _guard(session: Session, signed: Signed) -> None:
     session.add(
         SeenSignature(
@@ -267,14 +283,7 @@ def _guard(session: Session, signed: Signed) -> None:
         session.flush()
     except IntegrityError:
         session.rollback()
-        raise BssError(
-            409,
-            errors.DUPLICATE_REQUEST,
-            N_(
-                "This signed request was already received. To make the same change "
-                "again, sign a new request (the signature covers the time to the second)."
-            ),
-        ) from None
+        raise duplicate() from None
 
 
 def _run(

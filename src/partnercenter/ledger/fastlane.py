@@ -18,6 +18,7 @@ import asyncio
 import datetime as dt
 import json
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,7 +124,7 @@ class _Pool:
 
 
 @dataclass(slots=True)
-class _Item:
+class Item:
     """One request waiting for its partner's next call of the database function."""
 
     kind: str
@@ -153,12 +154,12 @@ class _Group:
 
     def __init__(self, pool: _Pool, key: tuple[str, str | None, str]) -> None:
         self.pool, self.key = pool, key
-        self.waiting: list[_Item] = []
+        self.waiting: list[Item] = []
         self.calling = 0
         """How many requests the running call carries."""
         self.running = False
 
-    def submit(self, item: _Item) -> None:
+    def submit(self, item: Item) -> None:
         self.waiting.append(item)
         if not self.running:
             self.running = True
@@ -189,7 +190,7 @@ class _Group:
             self.running = False
             self.pool.tasks.discard(asyncio.current_task())
 
-    async def _call(self, items: list[_Item]) -> list[tuple[str, Any, Any, Any]]:
+    async def _call(self, items: list[Item]) -> list[tuple[str, Any, Any, Any]]:
         partner, reseller, currency = self.key
         connection = await self.pool.take()
         try:
@@ -236,21 +237,36 @@ class _Group:
         return rows
 
 
+Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
+"""Status, body and headers of a response."""
+Lane = Callable[["FastLane", Request, bytes], Awaitable[Answer]]
+"""Serves one more path in the lane (the BSS-compatible face's allocations do)."""
+
+
 class FastLane:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, lanes: Mapping[str, Lane] | None = None) -> None:
         self.app = app
+        self.lanes = dict(lanes or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
             or scope["method"] != "POST"
-            or scope["path"] not in PATHS
+            or (scope["path"] not in PATHS and scope["path"] not in self.lanes)
             or scope["app"].state.engine.dialect.name != "postgresql"
         ):
             await self.app(scope, receive, send)
             return
         body = await _body(receive)
         request = Request(scope)
+        lane = self.lanes.get(scope["path"])
+        if lane is not None:
+            status, content, extra = await lane(self, request, body)
+            await send(
+                {"type": "http.response.start", "status": status, "headers": extra}
+            )
+            await send({"type": "http.response.body", "body": content})
+            return
         try:
             status, payload, replayed = await self._transfer(
                 request, body, PATHS[scope["path"]]
@@ -271,7 +287,8 @@ class FastLane:
         )
         await send({"type": "http.response.body", "body": json.dumps(payload).encode()})
 
-    def _pool(self, request: Request) -> _Pool:
+    def pool(self, request: Request) -> _Pool:
+        """The pool of the running event loop, opened on first use."""
         pools = pools_of(request.app)
         loop = id(asyncio.get_running_loop())
         pool = pools.get(loop)
@@ -289,7 +306,7 @@ class FastLane:
     ) -> tuple[int, dict[str, Any], bool]:
         from partnercenter.ledger import routes
 
-        key = await _principal(request, body)
+        key = await principal(request, body)
         actor = fastpath.actor_of(key, getattr(request.state, "request_id", None))
         data = routes.parse_object(body)
         # The same order as the other money writes: the body, the key, then the fields.
@@ -305,7 +322,7 @@ class FastLane:
         currency = request.app.state.settings.currency
         at = utc_now()
         transfer_id = service.new_transfer_id(kind, at)
-        item = _Item(
+        item = Item(
             kind=kind.value,
             customer_id=customer_id,
             amount=amount,
@@ -322,9 +339,9 @@ class FastLane:
         )
         if item.note:
             key.noted = time.monotonic()
-        pool = self._pool(request)
-        pool.group((actor.organisation_id, indirect, currency)).submit(item)
-        outcome, found_id, balance_after, available = await item.answer
+        outcome, found_id, balance_after, available = await self.submit(
+            request, (actor.organisation_id, indirect, currency), item
+        )
         if outcome == "replay":
 
             def stored() -> dict[str, Any]:
@@ -346,6 +363,13 @@ class FastLane:
             created_at=at,
         )
         return 201, payload, False
+
+    async def submit(
+        self, request: Request, group: tuple[str, str | None, str], item: Item
+    ) -> tuple[str, Any, Any, Any]:
+        """Send ``item`` with its group's next call; the function's row for it."""
+        self.pool(request).group(group).submit(item)
+        return await item.answer
 
 
 def pools_of(app: Any) -> dict[int, _Pool]:
@@ -374,7 +398,8 @@ async def _body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-async def _principal(request: Request, body: bytes) -> fastpath.Key:
+async def principal(request: Request, body: bytes) -> fastpath.Key:
+    """The key that signed the request: from the cache, else looked up in a thread."""
     cached = fastpath.cached_principal(request, body)
     if cached is not None:
         return cached
