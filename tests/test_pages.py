@@ -6,6 +6,7 @@ suite until it is added.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from partnercenter.core.actor import Actor
+from partnercenter.core.clock import utc_now
 from partnercenter.core.i18n import catalogue_files
 from partnercenter.core.models import Notification
 from partnercenter.customers.changes import service as changes
@@ -29,9 +31,12 @@ from partnercenter.ledger import batches, withdrawals
 from partnercenter.ledger import service as ledger
 from partnercenter.ledger.models import TransferKind, WithdrawalMethod
 from partnercenter.members import service as members
+from partnercenter.opportunities import service as opportunities
+from partnercenter.vouchers import service as vouchers
 from partnercenter.web.views import router as console_router
 from tests import factories
 from tests.helpers import sign_in
+from tests.opportunities.desk import complete_form
 from tests.signing import api_key
 
 # A run of three or more English words is a sentence someone forgot to translate.
@@ -198,6 +203,48 @@ def world(app: FastAPI, db: Session) -> World:
         kind=TransferKind.ALLOCATE,
         items=[(funded.organisation.id, 1_00), ("unknown-customer", 0)],
     )
+    # Vouchers: a quota for the partner, one handed on by the distributor, a voucher.
+    voucher_quota = vouchers.grant_quota(
+        db,
+        finance,
+        partner_id=provider.organisation.id,
+        terms=vouchers.QuotaTerms(
+            amount=1000_00,
+            effective_time=utc_now() - dt.timedelta(days=1),
+            expire_time=utc_now() + dt.timedelta(days=30),
+            min_face_value=1_00,
+            max_face_value=100_00,
+            max_vouchers=10,
+        ),
+    )
+    vouchers.issue(
+        db,
+        admin_actor,
+        quota_id=voucher_quota.id,
+        customer_ids=[funded.organisation.id],
+        face_value=10_00,
+    )
+    # Opportunities: a draft the partner may still edit, and one sent to the vendor.
+    settings = app.state.settings
+    in_chinese = {
+        "customer_industry": "物流",
+        "contact_name": "周敏",
+        "need_description": "旺季前把追踪系统迁移上云。",
+        "solution_description": "我们的迁移团队分两批完成迁移。",
+    }
+    draft = opportunities.save_draft(
+        db,
+        admin_actor,
+        settings,
+        complete_form(customer_name="莲花物流有限公司", **in_chinese),
+    )
+    sent = opportunities.save_draft(
+        db,
+        admin_actor,
+        settings,
+        complete_form(customer_name="青松制造有限公司", **in_chinese),
+    )
+    opportunities.submit(db, admin_actor, settings, sent.id)
 
     admin, boss = provider.admin.account_name, vendor.admin.account_name
     paths = {
@@ -289,6 +336,43 @@ def world(app: FastAPI, db: Session) -> World:
         "/funds/statement/export.csv": (admin, "/funds/statement/export.csv"),
         "/my-funds": (funded.admin.account_name, "/my-funds"),
         "/my-funds/export.csv": (funded.admin.account_name, "/my-funds/export.csv"),
+        # Vouchers: the vendor's quotas, the partner's pages, the customer's vouchers.
+        "/vendor/vouchers": (boss, "/vendor/vouchers"),
+        "/vendor/vouchers/grant": (boss, "/vendor/vouchers/grant"),
+        "/vouchers": (admin, "/vouchers"),
+        "/vouchers/issue": (admin, "/vouchers/issue"),
+        "/vouchers/issued": (admin, "/vouchers/issued"),
+        "/my-vouchers": (funded.admin.account_name, "/my-vouchers"),
+        # Billing: the monthly bills of the charge above, the catalogue, the policies.
+        "/billing/bills": (admin, "/billing/bills"),
+        "/billing/bills/export.csv": (admin, "/billing/bills/export.csv"),
+        "/my-bills": (leaving.admin.account_name, "/my-bills"),
+        "/my-bills/export.csv": (leaving.admin.account_name, "/my-bills/export.csv"),
+        "/vendor/billing/bills": (boss, "/vendor/billing/bills"),
+        "/vendor/billing/bills/export.csv": (boss, "/vendor/billing/bills/export.csv"),
+        "/vendor/billing/service-types": (boss, "/vendor/billing/service-types"),
+        "/incentives/policies": (admin, "/incentives/policies"),
+        "/vendor/incentives/policies": (boss, "/vendor/incentives/policies"),
+        # Opportunities: the partner's list, form and detail; the vendor's queue.
+        "/opportunities": (admin, "/opportunities"),
+        "/opportunities/export.csv": (admin, "/opportunities/export.csv"),
+        "/opportunities/new": (admin, "/opportunities/new"),
+        "/opportunities/{opportunity_id}": (admin, f"/opportunities/{sent.id}"),
+        "/opportunities/{opportunity_id}/edit": (
+            admin,
+            f"/opportunities/{draft.id}/edit",
+        ),
+        "/vendor/opportunities": (boss, "/vendor/opportunities"),
+        "/vendor/opportunities/coverage/regions": (
+            boss,
+            "/vendor/opportunities/coverage/regions",
+        ),
+        "/vendor/opportunities/export.csv": (boss, "/vendor/opportunities/export.csv"),
+        "/vendor/opportunities/share/new": (boss, "/vendor/opportunities/share/new"),
+        "/vendor/opportunities/{opportunity_id}": (
+            boss,
+            f"/vendor/opportunities/{sent.id}",
+        ),
     }
     values = {
         value

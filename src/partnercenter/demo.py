@@ -30,7 +30,9 @@ from partnercenter.identity.models import (
     RealNameStatus,
     User,
 )
+from partnercenter.incentives import demo as incentives_demo
 from partnercenter.ledger import demo as ledger_demo
+from partnercenter.vouchers import demo as vouchers_demo
 
 DEMO_PASSWORD = "Demo-Pass-2026"  # noqa: S105 - printed for the demo on purpose
 _VERIFIED = RealNameStatus.VERIFIED
@@ -207,6 +209,8 @@ def seed(session: Session, *, box: SecretBox | None = None) -> list[DemoLogin]:
         logins.append(DemoLogin(account, "personal account, not yet a member", "-"))
 
     ledger_demo.seed(session, box or SecretBox(load_settings().resolved_secret_key))
+    vouchers_demo.seed(session)
+    incentives_demo.seed(session, _admin_actor(session, vendor))
     return logins
 
 

@@ -39,7 +39,9 @@ def _load_jobs() -> None:
     import partnercenter.bss.tasks
     import partnercenter.customers.intake.tasks
     import partnercenter.ledger.tasks
-    import partnercenter.members.tasks  # noqa: F401
+    import partnercenter.members.tasks
+    import partnercenter.opportunities.tasks
+    import partnercenter.vouchers.tasks  # noqa: F401
 
 
 def run_once(factory: sessionmaker[Session], settings: Settings) -> int:

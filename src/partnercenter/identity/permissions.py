@@ -41,9 +41,11 @@ class Permission(StrEnum):
     MAILBOX_VIEW = "vendor.mailbox.view"
     OPPORTUNITIES_REVIEW = "vendor.opportunities.review"
     OPPORTUNITIES_VALIDATE = "vendor.opportunities.validate"
+    OPPORTUNITIES_ALL_REGIONS = "vendor.opportunities.all_regions"
     PROGRAMS_DECIDE = "vendor.programs.decide"
     FINANCE_OPERATE = "vendor.finance.operate"
     CALENDAR_MANAGE = "vendor.calendar.manage"
+    CATALOGUE_MANAGE = "vendor.catalogue.manage"
     # Customer side.
     CUSTOMER_SELF = "customer.self"
 
@@ -74,9 +76,11 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.MAILBOX_VIEW: N_("View the demo mailbox"),
     Permission.OPPORTUNITIES_REVIEW: N_("Review opportunities"),
     Permission.OPPORTUNITIES_VALIDATE: N_("Validate opportunities"),
+    Permission.OPPORTUNITIES_ALL_REGIONS: N_("Handle opportunities of every region"),
     Permission.PROGRAMS_DECIDE: N_("Decide program applications"),
     Permission.FINANCE_OPERATE: N_("Record top-ups, approve withdrawals, pay out"),
     Permission.CALENDAR_MANAGE: N_("Enter the working-day calendar"),
+    Permission.CATALOGUE_MANAGE: N_("Edit service types and incentive policies"),
     Permission.CUSTOMER_SELF: N_("Use the customer console"),
 }
 

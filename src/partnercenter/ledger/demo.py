@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from partnercenter.billing.models import ChargeMode
 from partnercenter.core.actor import Actor
 from partnercenter.core.clock import FrozenClock, set_clock, utc_now
 from partnercenter.core.money import to_minor, truncate_to_minor
@@ -87,6 +88,48 @@ USAGE = {
     "pine-logistics": (Decimal("0.1285"), 150, 480, 23),
     "bluepeak-studio": (Decimal("0.0890"), 100, 300, 21),
 }
+# Each customer's services, one a day in turn, and the charge mode it buys them in.
+SERVICES: dict[str, tuple[ChargeMode, list[tuple[str, str | None]]]] = {
+    "redwood-trading": (
+        ChargeMode.ON_DEMAND,
+        [
+            ("hws.service.type.ec2", "hws.resource.type.vm"),
+            ("hws.service.type.obs", "hws.resource.type.obs"),
+            ("hws.service.type.ebs", "hws.resource.type.volume"),
+        ],
+    ),
+    "orchid-design": (
+        ChargeMode.ON_DEMAND,
+        [
+            ("hws.service.type.cdn", "hws.resource.type.cdn"),
+            ("hws.service.type.obs", "hws.resource.type.obs"),
+        ],
+    ),
+    "lotus-clinic": (
+        ChargeMode.YEARLY_MONTHLY,
+        [
+            ("hws.service.type.rds", "hws.resource.type.rds.vm"),
+            ("hws.service.type.ec2", "hws.resource.type.vm"),
+        ],
+    ),
+    "harbor-foods": (
+        ChargeMode.ON_DEMAND,
+        [
+            ("hws.service.type.ec2", "hws.resource.type.vm"),
+            ("hws.service.type.eip", "hws.resource.type.bandwidth"),
+        ],
+    ),
+    "pine-logistics": (
+        ChargeMode.SAVINGS_PLAN,
+        [("hws.service.type.cce", "hws.resource.type.cce.cluster")],
+    ),
+    "bluepeak-studio": (
+        ChargeMode.ON_DEMAND,
+        [("hws.service.type.waf", None), ("hws.service.type.dcs", None)],
+    ),
+}
+USAGE_TIME = "12:00"
+"""A day's usage counts at noon of that day, for its bill cycle."""
 BILLING_TIME = "01:30"
 """The vendor's billing posts each day's usage early the next morning."""
 
@@ -298,11 +341,17 @@ def _plan_usage(
             units = rng.randint(fewest, most)
             if usage_days_ago > start:
                 continue
+            mode, services = SERVICES[customer]
+            service_type, resource_type = services[usage_days_ago % len(services)]
             charges.append(
                 service.Charge(
                     charge_id=_charge_id(plan, customer, usage_days_ago),
                     customer_id=org_id(customer),
                     amount=truncate_to_minor(units * price),
+                    service_type_code=service_type,
+                    resource_type_code=resource_type,
+                    charge_mode=mode,
+                    occurred_at=plan.moment(usage_days_ago, USAGE_TIME),
                 )
             )
         plan.at(
@@ -311,11 +360,17 @@ def _plan_usage(
             partial(service.post_charges, session, finance, charges),
         )
     for days_ago, at, customer, charged_days_ago, amount in REFUNDS:
+        mode, services = SERVICES[customer]
+        service_type, resource_type = services[charged_days_ago % len(services)]
         refund = service.Charge(
             charge_id=_charge_id(plan, customer, charged_days_ago),
             customer_id=org_id(customer),
             amount=to_minor(amount),
             refund=True,
+            service_type_code=service_type,
+            resource_type_code=resource_type,
+            charge_mode=mode,
+            occurred_at=plan.moment(days_ago, at),
         )
         plan.at(
             days_ago,

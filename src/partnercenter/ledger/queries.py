@@ -846,8 +846,8 @@ def resale_customer_balances(
         )
     )
     allocated: dict[str, int] = {
-        organisation_id: balance
-        for organisation_id, balance in session.execute(
+        row.organisation_id: row.balance
+        for row in session.execute(
             select(Account.organisation_id, Account.balance).where(
                 Account.organisation_id.in_(resale),
                 Account.kind == AccountKind.CUSTOMER_ALLOCATED,

@@ -18,7 +18,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from partnercenter.api.auth import ApiActor, raw_body
 from partnercenter.api.errors import error_responses
+from partnercenter.billing.models import BillType, ChargeMode
 from partnercenter.core.actor import Actor
 from partnercenter.core.errors import FieldProblem, InvalidInput
 from partnercenter.core.i18n import N_
@@ -597,7 +598,34 @@ class ChargeIn(BaseModel):
     amount: Decimal | str = Field(
         description="> 0; up to eight decimals, truncated to the cent when deducted."
     )
-    refund: bool = False
+    refund: bool = Field(
+        default=False,
+        description="Money back to the customer (bill type 1 or 2); refunds go back to "
+        "cash in full, never to vouchers. Default: what bill_type says.",
+    )
+    service_type_code: str | None = Field(
+        default=None,
+        max_length=64,
+        description="A code of the service catalogue, such as hws.service.type.ec2.",
+    )
+    resource_type_code: str | None = Field(
+        default=None,
+        max_length=64,
+        description="A code of the resource catalogue, of the charge's service type.",
+    )
+    charge_mode: Literal["1", "3", "11"] = Field(
+        default="3", description="1 yearly/monthly, 3 on demand, 11 savings plan."
+    )
+    bill_type: Literal["0", "1", "2"] | None = Field(
+        default=None,
+        description="0 consumption, 1 unsubscription, 2 write-off (1 and 2 are refunds). "
+        "Default: 0, or 1 with refund.",
+    )
+    occurred_at: dt.datetime | None = Field(
+        default=None,
+        description="When the usage happened, ISO 8601 with a time zone; its month in "
+        "Asia/Shanghai is the bill cycle. Default: when posted.",
+    )
 
 
 class ChargesIn(BaseModel):
@@ -607,8 +635,14 @@ class ChargesIn(BaseModel):
 class ChargeResultOut(BaseModel):
     charge_id: str
     status: str = Field(description="posted, duplicate or refused")
-    transfer_id: str | None
+    transfer_id: str | None = Field(
+        description="The cash part's transfer; null when vouchers paid it all."
+    )
     error: str | None
+    voucher_amount: str = Field(
+        description="Paid by vouchers now (0.00 if not posted)."
+    )
+    cash_amount: str = Field(description="Paid in cash now (0.00 if not posted).")
 
 
 class ChargesOut(BaseModel):
@@ -622,12 +656,97 @@ def _charge_amount(value: object) -> int:
         return 0
 
 
+CODE_PROBLEM = N_("Enter a code of at most 64 characters.")
+
+
+def _charge_of(
+    entry: dict[str, Any], place: int, problems: list[FieldProblem]
+) -> service.Charge:
+    """A charge of the request, its problems added to ``problems`` under its place."""
+    prefix = f"charges[{place}]."
+
+    def code(field: str) -> str | None:
+        value = entry.get(field)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or len(value) > 64:
+            problems.append(FieldProblem(prefix + field, CODE_PROBLEM))
+            return None
+        return value.strip() or None
+
+    charge_mode = ChargeMode.ON_DEMAND
+    raw_mode = entry.get("charge_mode")
+    if raw_mode is not None:
+        try:
+            charge_mode = ChargeMode(str(raw_mode))
+        except ValueError:
+            problems.append(
+                FieldProblem(
+                    prefix + "charge_mode",
+                    N_("Enter 1 (yearly/monthly), 3 (on demand) or 11 (savings plan)."),
+                )
+            )
+    bill_type = None
+    raw_bill_type = entry.get("bill_type")
+    if raw_bill_type is not None:
+        try:
+            bill_type = BillType(str(raw_bill_type))
+        except ValueError:
+            problems.append(
+                FieldProblem(
+                    prefix + "bill_type",
+                    N_("Enter 0 (consumption), 1 (unsubscription) or 2 (write-off)."),
+                )
+            )
+    # A bill type alone says whether it is a refund; given both, they must agree.
+    refund = entry.get("refund", bill_type is not None and bill_type.is_refund)
+    if not isinstance(refund, bool):
+        problems.append(FieldProblem(prefix + "refund", N_("Enter true or false.")))
+        refund = False
+    return service.Charge(
+        charge_id=entry["charge_id"][:64],
+        customer_id=str(entry.get("customer_id") or ""),
+        amount=_charge_amount(entry.get("amount")),
+        refund=refund,
+        service_type_code=code("service_type_code"),
+        resource_type_code=code("resource_type_code"),
+        charge_mode=charge_mode,
+        bill_type=bill_type,
+        occurred_at=_occurred_at(entry.get("occurred_at"), prefix, problems),
+    )
+
+
+def _occurred_at(
+    value: object, prefix: str, problems: list[FieldProblem]
+) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        problems.append(
+            FieldProblem(
+                prefix + "occurred_at",
+                N_("Enter a time in ISO 8601 with its time zone, such as %(example)s."),
+                {"example": "2026-01-31T17:00:00Z"},
+            )
+        )
+        return None
+    return moment.astimezone(dt.UTC)
+
+
 @router.post(
     "/charges",
     response_model=None,
     responses={200: {"model": ChargesOut}, **error_responses(400)},
     openapi_extra=_documented(ChargesIn),
     summary="Usage charges (or refunds) from the vendor's billing, idempotent per charge id",
+    description="Vouchers pay a consumption first; the rest is paid in cash, into "
+    "arrears if need be. Every charge is kept as a usage line for the monthly bills. "
+    "Any problem with the details refuses the whole request, each problem named by its "
+    "place (charges[3].bill_type), and nothing is written.",
 )
 def post_charges(
     request: Request, actor: ApiActor, db: DB, settings: Config, body: Body
@@ -639,19 +758,15 @@ def post_charges(
             problems=[FieldProblem("charges", N_("Send 1 to 10,000 charges."))]
         )
     charges = []
-    for entry in raw:
+    problems: list[FieldProblem] = []
+    for place, entry in enumerate(raw):
         if not isinstance(entry, dict) or not isinstance(entry.get("charge_id"), str):
             raise InvalidInput(
                 N_("Each charge has a charge_id, customer_id and amount.")
             )
-        charges.append(
-            service.Charge(
-                charge_id=entry["charge_id"][:64],
-                customer_id=str(entry.get("customer_id") or ""),
-                amount=_charge_amount(entry.get("amount")),
-                refund=entry.get("refund") is True,
-            )
-        )
+        charges.append(_charge_of(entry, place, problems))
+    if problems:
+        raise InvalidInput(problems=problems)
 
     def work() -> tuple[int, dict[str, Any], str | None]:
         results = service.post_charges(db, actor, charges, currency=settings.currency)
@@ -664,6 +779,8 @@ def post_charges(
                         "status": r.status,
                         "transfer_id": r.transfer_id,
                         "error": r.error,
+                        "voucher_amount": str(to_decimal(r.voucher_amount)),
+                        "cash_amount": str(to_decimal(r.cash_amount)),
                     }
                     for r in results
                 ]

@@ -20,10 +20,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from partnercenter.billing import service as billing
+from partnercenter.billing.models import BillType, ChargeMode
 from partnercenter.core import audit
 from partnercenter.core.actor import Actor
 from partnercenter.core.clock import utc_now
-from partnercenter.core.errors import DomainError
+from partnercenter.core.errors import DomainError, FieldProblem, InvalidInput
 from partnercenter.core.i18n import N_
 from partnercenter.core.logging import get_logger
 from partnercenter.core.money import to_decimal
@@ -1084,10 +1086,30 @@ def correct(
 
 @dataclass(frozen=True, slots=True)
 class Charge:
+    """One charge (or refund) of the vendor's billing.
+
+    Callers that know no more than the customer and the amount get an on-demand
+    consumption (or, with ``refund``, an unsubscription) of no particular service, at the
+    time it is posted.
+    """
+
     charge_id: str
     customer_id: str
     amount: int
     refund: bool = False
+    service_type_code: str | None = None
+    resource_type_code: str | None = None
+    charge_mode: ChargeMode = ChargeMode.ON_DEMAND
+    bill_type: BillType | None = None
+    """None: consumption, or unsubscription when ``refund``."""
+    occurred_at: dt.datetime | None = None
+    """None: when it is posted."""
+
+    @property
+    def resolved_bill_type(self) -> BillType:
+        if self.bill_type is not None:
+            return self.bill_type
+        return BillType.UNSUBSCRIBE if self.refund else BillType.CONSUMPTION
 
 
 @dataclass(frozen=True, slots=True)
@@ -1096,7 +1118,61 @@ class ChargeResult:
     status: str
     """``posted``, ``duplicate`` (posted before, nothing done now) or ``refused``."""
     transfer_id: str | None = None
+    """The cash part's transfer; None when vouchers paid the whole charge."""
     error: str | None = None
+    voucher_amount: int = 0
+    cash_amount: int = 0
+
+
+def charge_problems(session: Session, charges: Sequence[Charge]) -> list[FieldProblem]:
+    """What is wrong with the charges' details, each problem named by its place."""
+    unknown, resources = billing.unknown_codes(
+        session,
+        {c.service_type_code for c in charges if c.service_type_code},
+        {c.resource_type_code for c in charges if c.resource_type_code},
+    )
+    problems = []
+    for place, charge in enumerate(charges):
+        prefix = f"charges[{place}]."
+        bill_type = charge.resolved_bill_type
+        if charge.bill_type is not None and bill_type.is_refund != charge.refund:
+            problems.append(
+                FieldProblem(
+                    prefix + "bill_type",
+                    N_(
+                        "Bill type 0 is a consumption; 1 and 2 are refunds. It does not "
+                        "agree with refund."
+                    ),
+                )
+            )
+        if charge.service_type_code in unknown:
+            problems.append(
+                FieldProblem(
+                    prefix + "service_type_code",
+                    N_("No service type has the code %(code)s."),
+                    {"code": charge.service_type_code},
+                )
+            )
+        if charge.resource_type_code is None:
+            continue
+        service_of_resource = resources.get(charge.resource_type_code)
+        if service_of_resource is None:
+            problems.append(
+                FieldProblem(
+                    prefix + "resource_type_code",
+                    N_("No resource type has the code %(code)s."),
+                    {"code": charge.resource_type_code},
+                )
+            )
+        elif service_of_resource != (charge.service_type_code or service_of_resource):
+            problems.append(
+                FieldProblem(
+                    prefix + "resource_type_code",
+                    N_("The resource type belongs to the service type %(code)s."),
+                    {"code": service_of_resource},
+                )
+            )
+    return problems
 
 
 def post_charges(
@@ -1108,11 +1184,21 @@ def post_charges(
 ) -> list[ChargeResult]:
     """Usage charges (and refunds) from the vendor's billing, idempotent per charge id.
 
-    A charge draws on the customer's allocated money while it is in resale and on its own
-    cash otherwise, and is never refused for want of money: the balance goes below zero and
-    the customer is in arrears until it is funded again.
+    A consumption is paid by the customer's vouchers first and the rest in cash: the
+    customer's allocated money while it is in resale, its own cash otherwise. Cash is never
+    refused for want of money: the balance goes below zero and the customer is in arrears
+    until it is funded again. A refund goes back to cash in full. Every charge posted is
+    recorded as a usage line, whose (kind, charge id) makes a repeat a duplicate, even of
+    a charge that vouchers paid whole and that therefore has no transfer.
+
+    Details that are wrong (an unknown service type, a bill type that contradicts
+    ``refund``) refuse the whole delivery with every problem listed, before anything is
+    written.
     """
     _require_finance(actor)
+    problems = charge_problems(session, charges)
+    if problems:
+        raise InvalidInput(problems=problems)
     vendor = identity.vendor_organisation(session)
     customers = set(
         session.scalars(
@@ -1122,20 +1208,13 @@ def post_charges(
             )
         )
     )
-    resale = set(
-        session.scalars(
-            select(Association.customer_id).where(
-                Association.customer_id.in_(customers),
-                Association.status == AssociationStatus.ACTIVE,
-                Association.mode == AssociationMode.RESALE,
-            )
-        )
-    )
+    associated = _associations(session, customers)
 
     def pocket(customer_id: str) -> AccountKind:
+        _, mode = associated.get(customer_id, (None, None))
         return (
             AccountKind.CUSTOMER_ALLOCATED
-            if customer_id in resale
+            if mode is AssociationMode.RESALE
             else AccountKind.CUSTOMER_CASH
         )
 
@@ -1145,96 +1224,215 @@ def post_charges(
         currency,
     )
     revenue = accounts[(vendor.id, AccountKind.VENDOR_REVENUE)]
-    # Every batch of charges locks the revenue account, so two batches naming the same
-    # charge id queue here and the second one finds the first one's transfer.
-    posting.lock_accounts(session, list(accounts.values()))
-    known = _known_charges(session, charges)
+    # Every delivery of charges locks the revenue account, so two deliveries naming the
+    # same charge id queue here and the second one finds the first one's usage line.
+    states = posting.lock_accounts(session, list(accounts.values()))
+    balances = {account: state.balance for account, state in states.items()}
+    known = billing.known_charges(
+        session, [(c.resolved_bill_type.transfer_kind, c.charge_id) for c in charges]
+    )
     at = utc_now()
     results: list[ChargeResult] = []
     entries: list[Posting] = []
-    # Charges posted in this delivery, so that a repeat within it is judged like one of
-    # an earlier delivery: the same charge is a duplicate, another under its id refused.
-    seen: dict[tuple[TransferKind, str], Posting] = {}
+    lines: list[dict[str, object]] = []
+    charged = 0
     for charge in charges:
-        kind = TransferKind.REFUND if charge.refund else TransferKind.CONSUME
-        previous = known.get((kind, charge.charge_id))
-        earlier = seen.get((kind, charge.charge_id))
-        if previous is not None or earlier is not None:
-            if previous is not None:
-                first = (previous.id, previous.counterparty_id, previous.amount)
-            else:
-                assert earlier is not None
-                first = (earlier.transfer_id, earlier.counterparty_id, earlier.amount)
-            same = first[1:] == (charge.customer_id, charge.amount)
-            results.append(
-                ChargeResult(
-                    charge.charge_id,
-                    "duplicate" if same else "refused",
-                    transfer_id=first[0] if same else None,
-                    error=None if same else "charge_id_reused",
-                )
-            )
+        bill_type = charge.resolved_bill_type
+        kind = bill_type.transfer_kind
+        refused = _not_to_post(charge, known.get((kind, charge.charge_id)), customers)
+        if refused is not None:
+            results.append(refused)
             continue
-        if charge.customer_id not in customers:
-            results.append(
-                ChargeResult(charge.charge_id, "refused", error="no_such_customer")
-            )
-            continue
-        if not isinstance(charge.amount, int) or not 0 < charge.amount <= MAX_AMOUNT:
-            results.append(
-                ChargeResult(charge.charge_id, "refused", error=InvalidAmount.code)
-            )
-            continue
+        occurred_at = charge.occurred_at or at
         customer_account = accounts[(charge.customer_id, pocket(charge.customer_id))]
-        entry = Posting(
-            transfer_id=new_transfer_id(kind, at),
-            kind=kind,
-            debit_account_id=revenue if charge.refund else customer_account,
-            credit_account_id=customer_account if charge.refund else revenue,
-            amount=charge.amount,
+        voucher_part = 0
+        if not bill_type.is_refund:
+            voucher_part = _voucher_part(session, charge, currency, occurred_at)
+        cash = charge.amount - voucher_part
+        entry, debt = _cash_part(
+            charge,
+            cash,
+            balances,
+            customer_account=customer_account,
+            revenue=revenue,
             currency=currency,
-            limit=Limit.NONE,
-            organisation_id=charge.customer_id,
-            counterparty_id=charge.customer_id,
-            external_ref=charge.charge_id,
+            at=at,
         )
-        entries.append(entry)
-        seen[(kind, charge.charge_id)] = entry
+        transfer_id = None
+        if entry is not None:
+            entries.append(entry)
+            transfer_id = entry.transfer_id
+        charged += charge.amount
+        lines.append(
+            _usage_line(
+                charge,
+                associated.get(charge.customer_id, (None, None)),
+                occurred_at=occurred_at,
+                voucher_part=voucher_part,
+                debt=debt,
+                currency=currency,
+                transfer_id=transfer_id,
+                at=at,
+            )
+        )
+        # A repeat within this delivery is judged like one of an earlier delivery.
+        known[(kind, charge.charge_id)] = billing.KnownCharge(
+            charge.customer_id, charge.amount, transfer_id
+        )
         results.append(
-            ChargeResult(charge.charge_id, "posted", transfer_id=entry.transfer_id)
+            ChargeResult(
+                charge.charge_id,
+                "posted",
+                transfer_id=transfer_id,
+                voucher_amount=voucher_part,
+                cash_amount=cash,
+            )
         )
     posting.post(session, actor, entries, at=at)
-    if entries:
+    billing.record_usage(session, lines)
+    if lines:
         audit.record(
             session,
             actor,
             "ledger.charges_posted",
             subject_type="charge_batch",
-            subject_id=entries[0].transfer_id,
+            subject_id=str(lines[0]["charge_id"]),
             organisation_id=vendor.id,
             after={
-                "posted": len(entries),
-                "amount": str(to_decimal(sum(e.amount for e in entries))),
+                "posted": len(lines),
+                "amount": str(to_decimal(charged)),
+                "cash": str(to_decimal(sum(e.amount for e in entries))),
             },
         )
     return results
 
 
-def _known_charges(
-    session: Session, charges: Sequence[Charge]
-) -> dict[tuple[TransferKind, str], Transfer]:
-    ids = sorted({c.charge_id for c in charges})
-    known: dict[tuple[TransferKind, str], Transfer] = {}
-    for start in range(0, len(ids), posting.CHUNK):
-        for transfer in session.scalars(
-            select(Transfer).where(
-                Transfer.kind.in_([TransferKind.CONSUME, TransferKind.REFUND]),
-                Transfer.external_ref.in_(ids[start : start + posting.CHUNK]),
+def _cash_part(
+    charge: Charge,
+    cash: int,
+    balances: dict[int, int],
+    *,
+    customer_account: int,
+    revenue: int,
+    currency: str,
+    at: dt.datetime,
+) -> tuple[Posting | None, int]:
+    """The transfer of a charge's cash part (none for 0), and the debt it leaves, given
+    and updating the running balances of the delivery's accounts."""
+    if not cash:
+        return None, 0
+    refund = charge.resolved_bill_type.is_refund
+    before = balances[customer_account]
+    balances[customer_account] = before + cash if refund else before - cash
+    kind = charge.resolved_bill_type.transfer_kind
+    entry = Posting(
+        transfer_id=new_transfer_id(kind, at),
+        kind=kind,
+        debit_account_id=revenue if refund else customer_account,
+        credit_account_id=customer_account if refund else revenue,
+        amount=cash,
+        currency=currency,
+        limit=Limit.NONE,
+        organisation_id=charge.customer_id,
+        counterparty_id=charge.customer_id,
+        external_ref=charge.charge_id,
+    )
+    return entry, 0 if refund else cash - min(cash, max(before, 0))
+
+
+def _not_to_post(
+    charge: Charge, first: billing.KnownCharge | None, customers: set[str]
+) -> ChargeResult | None:
+    """The answer to a charge that is not posted now: a repeat, or a refusal."""
+    if first is not None:
+        same = (first.customer_id, first.amount) == (charge.customer_id, charge.amount)
+        return ChargeResult(
+            charge.charge_id,
+            "duplicate" if same else "refused",
+            transfer_id=first.transfer_id if same else None,
+            error=None if same else "charge_id_reused",
+        )
+    if charge.customer_id not in customers:
+        return ChargeResult(charge.charge_id, "refused", error="no_such_customer")
+    if not isinstance(charge.amount, int) or not 0 < charge.amount <= MAX_AMOUNT:
+        return ChargeResult(charge.charge_id, "refused", error=InvalidAmount.code)
+    return None
+
+
+def _associations(
+    session: Session, customers: set[str]
+) -> dict[str, tuple[str, AssociationMode]]:
+    """Each associated customer's partner and association mode, right now."""
+    return {
+        customer_id: (partner_id, mode)
+        for customer_id, partner_id, mode in session.execute(
+            select(
+                Association.customer_id, Association.organisation_id, Association.mode
+            ).where(
+                Association.customer_id.in_(customers),
+                Association.status == AssociationStatus.ACTIVE,
             )
-        ):
-            assert transfer.external_ref is not None
-            known[(transfer.kind, transfer.external_ref)] = transfer
-    return known
+        )
+    }
+
+
+def _usage_line(
+    charge: Charge,
+    association: tuple[str | None, AssociationMode | None],
+    *,
+    occurred_at: dt.datetime,
+    voucher_part: int,
+    debt: int,
+    currency: str,
+    transfer_id: str | None,
+    at: dt.datetime,
+) -> dict[str, object]:
+    bill_type = charge.resolved_bill_type
+    partner_id, mode = association
+    return {
+        "kind": bill_type.transfer_kind,
+        "charge_id": charge.charge_id,
+        "customer_id": charge.customer_id,
+        "partner_id": partner_id,
+        "association_mode": mode,
+        "service_type_code": charge.service_type_code,
+        "resource_type_code": charge.resource_type_code,
+        "charge_mode": charge.charge_mode,
+        "bill_type": bill_type,
+        "occurred_at": occurred_at,
+        "bill_cycle": billing.bill_cycle_of(occurred_at),
+        "amount": charge.amount,
+        "voucher_amount": voucher_part,
+        "cash_amount": charge.amount - voucher_part,
+        "debt_amount": debt,
+        "currency": currency,
+        "transfer_id": transfer_id,
+        "created_at": at,
+    }
+
+
+def _voucher_part(
+    session: Session, charge: Charge, currency: str, at: dt.datetime
+) -> int:
+    """What the customer's vouchers pay of a consumption (its accounts are locked)."""
+    # Imported here: the vouchers module builds on the ledger, not the other way round.
+    from partnercenter.vouchers import spending
+
+    uses = spending.cover(
+        session,
+        customer_id=charge.customer_id,
+        charge_id=charge.charge_id,
+        amount=charge.amount,
+        currency=currency,
+        service_type_code=charge.service_type_code,
+        at=at,
+    )
+    paid = sum(use.amount for use in uses)
+    if any(use.amount <= 0 for use in uses) or paid > charge.amount:
+        raise RuntimeError(
+            f"vouchers would pay {paid} of a charge of {charge.amount}: {uses!r}"
+        )
+    return paid
 
 
 # -- association changes ----------------------------------------------------------------------

@@ -122,14 +122,18 @@ def mailbox(page: OptionalPage, db: DB, to: str | None = None) -> Response:
 
 def _include_module_routers() -> None:
     from partnercenter.admin.views import router as admin_router
+    from partnercenter.billing.views import router as billing_router
     from partnercenter.customers.changes.views import router as changes_router
     from partnercenter.customers.intake.views import router as intake_router
     from partnercenter.customers.views import router as customers_router
     from partnercenter.identity.account_views import router as account_router
     from partnercenter.identity.views import router as identity_router
+    from partnercenter.incentives.views import router as incentives_router
     from partnercenter.ledger.console.views import router as funds_router
     from partnercenter.ledger.finance.views import router as finance_router
     from partnercenter.members.views import router as members_router
+    from partnercenter.opportunities.views import router as opportunities_router
+    from partnercenter.vouchers.views import router as vouchers_router
 
     for module_router in (
         identity_router,
@@ -141,6 +145,10 @@ def _include_module_routers() -> None:
         changes_router,
         finance_router,
         funds_router,
+        billing_router,
+        incentives_router,
+        vouchers_router,
+        opportunities_router,
     ):
         router.include_router(module_router)
 

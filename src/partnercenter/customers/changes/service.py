@@ -45,6 +45,7 @@ from partnercenter.identity.models import (
     User,
 )
 from partnercenter.identity.permissions import Permission
+from partnercenter.vouchers import service as vouchers
 
 log = get_logger("partnercenter.customers.changes")
 
@@ -574,6 +575,16 @@ def _effects(
             partner_id=association.organisation_id,
             customer_id=association.customer_id,
         )
+    # The vouchers the partner issued go back to its quotas whatever the change (ASSOC-9);
+    # after the ledger accounts, as every path locks them.
+    details["vouchers_reclaimed"], details["vouchers_reclaimed_minor"] = (
+        vouchers.reclaim_on_leaving(
+            session,
+            actor,
+            partner_id=association.organisation_id,
+            customer_id=association.customer_id,
+        )
+    )
     if request.kind is RequestKind.DISASSOCIATE:
         details["vouchers_to_reclaim"] = customer.enterprise_sub_account
         association.status = AssociationStatus.ENDED

@@ -1,0 +1,1 @@
+"""Incentives: the vendor's monthly catalogue of incentive and discount policies."""
