@@ -12,8 +12,17 @@ import pytest
 import simplejson
 from fastapi.testclient import TestClient
 
+from partnercenter.billing.service import bill_cycle_of
+from partnercenter.core.clock import utc_now
+from partnercenter.incentives import service as incentives
+from partnercenter.ledger import service as ledger
+from partnercenter.ledger.service import Charge
+from partnercenter.vouchers import service as vouchers
 from tests.bss.conftest import Channel
 from tests.signing import ApiKey, signed
+from tests.vouchers.world import terms
+
+ECS = "hws.service.type.ec2"
 
 
 def problems(data: Any, model_name: str, where: str = "") -> list[str]:
@@ -80,6 +89,32 @@ def arranged(channel: Channel, client: TestClient) -> Channel:
         "/v2/accounts/partner-accounts/reclaim",
         body={"customer_id": channel.resale, "amount": 1},
     )
+    ledger.post_charges(
+        channel.db,
+        channel.w.finance,
+        [Charge("wire-1", channel.resale, 1_23, service_type_code=ECS)],
+    )
+    incentives.save_month(
+        channel.db,
+        channel.w.finance,
+        month="2026-01",
+        entries=[incentives.PolicyInput(ECS, "1", True, "3.00")],
+    )
+    quota = vouchers.grant_quota(
+        channel.db,
+        channel.w.finance,
+        partner_id=channel.w.partner.organisation.id,
+        terms=terms(amount=100_00, min_face_value=1, max_face_value=50_00),
+    )
+    vouchers.issue(
+        channel.db,
+        channel.w.actor,
+        quota_id=quota.id,
+        customer_ids=[channel.resale],
+        face_value=2_00,
+    )
+    channel.done()
+    channel.quota_id = quota.id  # type: ignore[attr-defined]
     return channel
 
 
@@ -208,6 +243,16 @@ def test_answers_parse_into_the_sdk_models(
         options = {"body": f'{{"customer_id": "{arranged.resale}", "amount": 0.50}}'}
     elif body == "infos":
         options = {"body": {"customer_infos": [{"customer_id": arranged.resale}]}}
+    elif body == "coupon":
+        options = {
+            "body": {
+                "quota_id": arranged.quota_id,  # type: ignore[attr-defined]
+                "customer_ids": [arranged.resale, arranged.consulting],
+                "face_value": 1,
+            }
+        }
+    elif options.get("query") == "cycle":
+        options = {"query": {"cycle": bill_cycle_of(utc_now()), "charge_mode": "3"}}
     elif body == "reseller":
         options = {
             "body": {"indirect_partner_id": arranged.reseller_id, "amount": "0.01"}

@@ -14,7 +14,7 @@ from fastapi import APIRouter
 
 def router() -> APIRouter:
     """The routes of every operation (importing the modules registers them)."""
-    from partnercenter.bss import accounts, customers  # noqa: F401
+    from partnercenter.bss import accounts, bills, coupons, customers, policies  # noqa: F401
     from partnercenter.bss.gateway import router
 
     return router

@@ -8,6 +8,7 @@ and the native API call) and writes the answer in the SDK's field types.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -79,74 +80,69 @@ def _indirect(call: Call, source: wire.Fields) -> str | None:
 # -- allocation and reclaim ------------------------------------------------------------------
 
 
-@operation(
+CustomerUseCase = Callable[..., service.TransferResult]
+ResellerUseCase = Callable[..., service.TransferResult]
+
+
+def _customer_transfer(use_case: CustomerUseCase, answer: str) -> Callable[[Call], Any]:
+    """An allocation to, or reclaim from, a customer (of the caller or of its reseller)."""
+
+    def handle(call: Call) -> dict[str, Any]:
+        body = call.body
+        customer_id = body.required_text("customer_id", max_length=ID_LENGTH)
+        amount = body.amount("amount")
+        result = use_case(
+            call.session,
+            call.actor,
+            customer_id=customer_id,
+            amount=amount,
+            indirect_partner_id=_indirect(call, body),
+        )
+        return {answer: result.transfer_id}
+
+    return handle
+
+
+def _reseller_transfer(use_case: ResellerUseCase, answer: str) -> Callable[[Call], Any]:
+    """A distributor funds one of its resellers, or takes money back from it."""
+
+    def handle(call: Call) -> dict[str, Any]:
+        reseller_id = call.body.required_text(
+            "indirect_partner_id", max_length=ID_LENGTH
+        )
+        amount = call.body.amount("amount")
+        result = use_case(
+            call.session, call.actor, reseller_id=reseller_id, amount=amount
+        )
+        return {answer: result.transfer_id}
+
+    return handle
+
+
+operation(
     "UpdateCustomerAccountAmount",
     "POST",
     "/v2/accounts/partner-accounts/adjust-amount",
     writes=True,
-)
-def adjust_amount(call: Call) -> dict[str, Any]:
-    body = call.body
-    customer_id = body.required_text("customer_id", max_length=ID_LENGTH)
-    amount = body.amount("amount")
-    result = service.allocate(
-        call.session,
-        call.actor,
-        customer_id=customer_id,
-        amount=amount,
-        indirect_partner_id=_indirect(call, body),
-    )
-    return {"transfer_id": result.transfer_id}
-
-
-@operation(
+)(_customer_transfer(service.allocate, "transfer_id"))
+operation(
     "ReclaimToPartnerAccount",
     "POST",
     "/v2/accounts/partner-accounts/reclaim",
     writes=True,
-)
-def reclaim(call: Call) -> dict[str, Any]:
-    body = call.body
-    customer_id = body.required_text("customer_id", max_length=ID_LENGTH)
-    amount = body.amount("amount")
-    result = service.reclaim(
-        call.session,
-        call.actor,
-        customer_id=customer_id,
-        amount=amount,
-        indirect_partner_id=_indirect(call, body),
-    )
-    return {"trans_id": result.transfer_id}
-
-
-@operation(
+)(_customer_transfer(service.reclaim, "trans_id"))
+operation(
     "UpdateIndirectPartnerAccount",
     "POST",
     "/v2/accounts/partner-accounts/indirect-partner-adjust",
     writes=True,
-)
-def indirect_adjust(call: Call) -> dict[str, Any]:
-    reseller_id = call.body.required_text("indirect_partner_id", max_length=ID_LENGTH)
-    amount = call.body.amount("amount")
-    result = service.allocate_to_reseller(
-        call.session, call.actor, reseller_id=reseller_id, amount=amount
-    )
-    return {"transfer_id": result.transfer_id}
-
-
-@operation(
+)(_reseller_transfer(service.allocate_to_reseller, "transfer_id"))
+operation(
     "ReclaimIndirectPartnerAccount",
     "POST",
     "/v2/accounts/partner-accounts/indirect-partner-reclaim",
     writes=True,
-)
-def indirect_reclaim(call: Call) -> dict[str, Any]:
-    reseller_id = call.body.required_text("indirect_partner_id", max_length=ID_LENGTH)
-    amount = call.body.amount("amount")
-    result = service.reclaim_from_reseller(
-        call.session, call.actor, reseller_id=reseller_id, amount=amount
-    )
-    return {"trans_id": result.transfer_id}
+)(_reseller_transfer(service.reclaim_from_reseller, "trans_id"))
 
 
 # -- balances ----------------------------------------------------------------------------------

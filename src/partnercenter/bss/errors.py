@@ -54,6 +54,13 @@ DOMAIN_CODES: dict[str, tuple[int, str]] = {
     "distributor_cannot_associate": (400, "CBC.50010059"),
     "invalid_account_name": (400, "CBC.99000031"),
     "weak_password": (400, "CBC.99000036"),
+    # vouchers
+    "no_such_quota": (400, "CBC.99000012"),
+    "quota_not_effective": (400, "CBC.99000017"),
+    "quota_insufficient": (400, "CBC.99000013"),
+    "voucher_not_reclaimable": (400, "CBC.99000048"),
+    "voucher_of_consulting_customer": (400, "CBC.99000045"),
+    "too_many_customers": (400, BAD_PARAMETER),
 }
 """Domain error code → (HTTP status, BSS error code)."""
 

@@ -228,36 +228,21 @@ class Fields:
             )
         return value
 
-    def objects(
-        self, name: str, *, required: bool = False, maximum: int | None = None
-    ) -> list[Fields]:
+    def _items(
+        self, name: str, *, required: bool, maximum: int | None, kind: type
+    ) -> list[Any]:
         value = self._raw(name)
         if value is None:
             if required:
                 raise BadParameter(N_("%(field)s is required."), field=name)
             return []
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise BadParameter(N_("%(field)s must be a list of objects."), field=name)
-        if required and not value:
-            raise BadParameter(N_("%(field)s may not be empty."), field=name)
-        if maximum is not None and len(value) > maximum:
-            raise BadParameter(
-                N_("%(field)s may have at most %(max)d items."),
-                field=name,
-                max=maximum,
+        if not isinstance(value, list) or not all(isinstance(v, kind) for v in value):
+            message = (
+                N_("%(field)s must be a list of objects.")
+                if kind is dict
+                else N_("%(field)s must be a list of strings.")
             )
-        return [Fields(item) for item in value]
-
-    def strings(
-        self, name: str, *, required: bool = False, maximum: int | None = None
-    ) -> list[str]:
-        value = self._raw(name)
-        if value is None:
-            if required:
-                raise BadParameter(N_("%(field)s is required."), field=name)
-            return []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise BadParameter(N_("%(field)s must be a list of strings."), field=name)
+            raise BadParameter(message, field=name)
         if required and not value:
             raise BadParameter(N_("%(field)s may not be empty."), field=name)
         if maximum is not None and len(value) > maximum:
@@ -267,6 +252,17 @@ class Fields:
                 max=maximum,
             )
         return list(value)
+
+    def objects(
+        self, name: str, *, required: bool = False, maximum: int | None = None
+    ) -> list[Fields]:
+        items = self._items(name, required=required, maximum=maximum, kind=dict)
+        return [Fields(item) for item in items]
+
+    def strings(
+        self, name: str, *, required: bool = False, maximum: int | None = None
+    ) -> list[str]:
+        return self._items(name, required=required, maximum=maximum, kind=str)
 
     def page(
         self, *, max_offset: int = 40_000_000, max_limit: int = 100
