@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -43,7 +44,11 @@ class Api:
         *,
         query: dict[str, str] | None = None,
         lang: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Response:
+        headers = {"Accept-Language": lang} if lang else {}
+        if method == "POST":
+            headers["Idempotency-Key"] = idempotency_key or uuid.uuid4().hex
         return signed(
             self.client,
             method,
@@ -52,7 +57,7 @@ class Api:
             sk=key.sk,
             body=body,
             query=query,
-            headers={"Accept-Language": lang} if lang else None,
+            headers=headers or None,
         )
 
 
@@ -136,6 +141,45 @@ class TestVouchersApi:
         [quota] = api.call("GET", "/quotas", api.partner).json()["quotas"]
         assert (quota["balance"], quota["status"]) == ("1000.00", 0)
 
+    def test_a_retry_with_the_same_key_issues_nothing_again(self, api: Api) -> None:
+        quota_id = _grant(api)
+        request = {"quota_id": quota_id, "customer_ids": [api.resale], "face_value": 10}
+
+        first = api.call("POST", "", api.partner, request, idempotency_key="issue-1")
+        again = api.call("POST", "", api.partner, request, idempotency_key="issue-1")
+        other = api.call(
+            "POST",
+            "",
+            api.partner,
+            {**request, "face_value": 11},
+            idempotency_key="issue-1",
+        )
+
+        assert first.status_code == again.status_code == 200
+        assert again.json() == first.json()
+        assert again.headers["idempotent-replayed"] == "true"
+        assert other.status_code == 409
+        listed = api.call("GET", "", api.partner).json()
+        assert listed["total_count"] == 1
+        [quota] = api.call("GET", "/quotas", api.partner).json()["quotas"]
+        assert quota["balance"] == "990.00"
+
+    def test_writes_without_a_key_are_refused(self, api: Api) -> None:
+        quota_id = _grant(api)
+
+        response = signed(
+            api.client,
+            "POST",
+            "/api/v1/vouchers",
+            ak=api.partner.ak,
+            sk=api.partner.sk,
+            body={"quota_id": quota_id, "customer_ids": [api.resale], "face_value": 1},
+        )
+
+        assert response.status_code == 400
+        assert response.json()["code"] == "idempotency_key_required"
+        assert api.call("GET", "", api.partner).json()["total_count"] == 0
+
     def test_another_partner_sees_nothing_and_cannot_reclaim(self, api: Api) -> None:
         quota_id = _grant(api)
         body = {"quota_id": quota_id, "customer_ids": [api.resale], "face_value": 10}
@@ -194,6 +238,20 @@ class TestVouchersApi:
         assert response.status_code == 403
         assert response.json()["code"] == "not_vendor_finance"
 
+    def test_the_value_writes_document_their_idempotency_key(
+        self, client: TestClient
+    ) -> None:
+        paths = client.get("/api/v1/openapi.json").json()["paths"]
+        for path in (
+            "/api/v1/vouchers",
+            "/api/v1/vouchers/quotas",
+            "/api/v1/vouchers/{voucher_id}/reclaim",
+            "/api/v1/vouchers/quotas/{quota_id}/grants",
+            "/api/v1/vouchers/quotas/{quota_id}/reclaim",
+        ):
+            names = {p["name"] for p in paths[path]["post"].get("parameters", [])}
+            assert "Idempotency-Key" in names, path
+
     def test_the_endpoints_are_in_the_openapi_document(
         self, client: TestClient
     ) -> None:
@@ -229,6 +287,9 @@ class TestDistributorApi:
                 sk=key.sk,
                 body=body,
                 query=query or None,
+                headers={"Idempotency-Key": uuid.uuid4().hex}
+                if method == "POST"
+                else None,
             )
 
         granted = call(

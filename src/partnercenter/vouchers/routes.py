@@ -4,16 +4,20 @@ customer's own vouchers.
 Amounts go in as JSON numbers or strings with at most two decimals and come out as strings
 with two decimals; bodies are parsed with exact decimals. Times are ISO 8601 with a zone.
 An issue request answers 200 with the vouchers issued and the customers refused, each
-refusal with its code (see ``docs/vouchers.md``).
+refusal with its code (see ``docs/vouchers.md``). Every write that moves value (granting,
+handing on and reclaiming a quota, issuing and reclaiming vouchers) takes an
+``Idempotency-Key``, as the ledger's money writes do.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -24,7 +28,13 @@ from partnercenter.core.errors import FieldProblem, InvalidInput
 from partnercenter.core.i18n import N_, best_locale, translator
 from partnercenter.core.money import to_decimal
 from partnercenter.core.settings import Settings
-from partnercenter.ledger.routes import amount_of, parse_object, text_of
+from partnercenter.ledger.routes import (
+    IDEMPOTENCY_HEADER,
+    amount_of,
+    idempotent,
+    parse_object,
+    text_of,
+)
 from partnercenter.vouchers import queries, service
 from partnercenter.web.context import DB, settings_of
 
@@ -102,8 +112,34 @@ def _documented(model: type[BaseModel]) -> dict[str, Any]:
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": model.model_json_schema()}},
-        }
+        },
+        "parameters": [IDEMPOTENCY_HEADER],
     }
+
+
+ONCE = {"parameters": [IDEMPOTENCY_HEADER]}
+"""The OpenAPI of a write without a body that still takes an Idempotency-Key."""
+
+
+def _once(
+    request: Request,
+    db: Session,
+    actor: Actor,
+    body: bytes,
+    *,
+    status: int,
+    answer: Callable[[], BaseModel],
+) -> Response:
+    """Run a write that moves quota or voucher value once per ``Idempotency-Key``, as the
+    ledger's money writes are: a retry with the same key and body answers what the first
+    request answered, with ``Idempotent-Replayed: true``."""
+    return idempotent(
+        request,
+        db,
+        actor,
+        body,
+        lambda: (status, answer().model_dump(mode="json"), None),
+    )
 
 
 # -- shapes ---------------------------------------------------------------------------------
@@ -322,7 +358,22 @@ def list_quotas(
     openapi_extra=_documented(GrantQuotaIn),
     summary="Vendor finance grants a partner a voucher quota",
 )
-def grant_quota(actor: ApiActor, db: DB, settings: Config, body: Body) -> QuotaOut:
+def grant_quota(
+    request: Request, actor: ApiActor, db: DB, settings: Config, body: Body
+) -> Response:
+    return _once(
+        request,
+        db,
+        actor,
+        body,
+        status=201,
+        answer=lambda: _grant_quota(actor, db, settings, body),
+    )
+
+
+def _grant_quota(
+    actor: Actor, db: Session, settings: Settings, body: bytes
+) -> QuotaOut:
     data = parse_object(body)
     effective = _time(data, "effective_time", required=True)
     expire = _time(data, "expire_time", required=True)
@@ -380,7 +431,22 @@ def unfreeze_quota(actor: ApiActor, db: DB, quota_id: str) -> QuotaOut:
     openapi_extra=_documented(ResellerGrantIn),
     summary="A distributor grants part of its quota to one of its resellers",
 )
-def grant_to_reseller(actor: ApiActor, db: DB, quota_id: str, body: Body) -> QuotaOut:
+def grant_to_reseller(
+    request: Request, actor: ApiActor, db: DB, quota_id: str, body: Body
+) -> Response:
+    return _once(
+        request,
+        db,
+        actor,
+        body,
+        status=201,
+        answer=lambda: _grant_to_reseller(actor, db, quota_id, body),
+    )
+
+
+def _grant_to_reseller(
+    actor: Actor, db: Session, quota_id: str, body: bytes
+) -> QuotaOut:
     data = parse_object(body)
     child = service.grant_to_reseller(
         db,
@@ -401,10 +467,16 @@ def grant_to_reseller(actor: ApiActor, db: DB, quota_id: str, body: Body) -> Quo
     response_model=QuotaReclaimedOut,
     responses=error_responses(404, 409),
     summary="A distributor takes back the unused balance of a reseller's quota",
+    openapi_extra=ONCE,
 )
-def reclaim_quota(actor: ApiActor, db: DB, quota_id: str) -> QuotaReclaimedOut:
-    returned = service.reclaim_from_reseller(db, actor, quota_id)
-    return QuotaReclaimedOut(quota_id=quota_id, returned=_money(returned))
+def reclaim_quota(
+    request: Request, actor: ApiActor, db: DB, quota_id: str, body: Body
+) -> Response:
+    def answer() -> QuotaReclaimedOut:
+        returned = service.reclaim_from_reseller(db, actor, quota_id)
+        return QuotaReclaimedOut(quota_id=quota_id, returned=_money(returned))
+
+    return _once(request, db, actor, body, status=200, answer=answer)
 
 
 # -- vouchers -------------------------------------------------------------------------------
@@ -419,9 +491,20 @@ def reclaim_quota(actor: ApiActor, db: DB, quota_id: str) -> QuotaReclaimedOut:
 )
 def issue(
     request: Request, actor: ApiActor, db: DB, settings: Config, body: Body
+) -> Response:
+    return _once(
+        request,
+        db,
+        actor,
+        body,
+        status=200,
+        answer=lambda: _issue(request, actor, db, settings, body),
+    )
+
+
+def _issue(
+    request: Request, actor: Actor, db: Session, settings: Settings, body: bytes
 ) -> IssueOut:
-    # Unlike the ledger's money writes, issuing takes no Idempotency-Key: a client that
-    # retries after a lost answer issues the vouchers again and must check the list first.
     data = parse_object(body)
     customer_ids = _strings(data, "customer_ids", service.MAX_CUSTOMERS)
     outcome = service.issue(
@@ -515,11 +598,21 @@ def list_mine(
     response_model=ReclaimedOut,
     responses=error_responses(404, 409),
     summary="Reclaim a voucher; what is left of it returns to its quota",
+    openapi_extra=ONCE,
 )
 def reclaim(
-    actor: ApiActor, db: DB, voucher_id: str, indirect_partner_id: str | None = None
-) -> ReclaimedOut:
-    returned = service.reclaim(
-        db, actor, voucher_id, indirect_partner_id=indirect_partner_id
-    )
-    return ReclaimedOut(voucher_id=voucher_id, returned=_money(returned))
+    *,
+    request: Request,
+    actor: ApiActor,
+    db: DB,
+    voucher_id: str,
+    body: Body,
+    indirect_partner_id: str | None = None,
+) -> Response:
+    def answer() -> ReclaimedOut:
+        returned = service.reclaim(
+            db, actor, voucher_id, indirect_partner_id=indirect_partner_id
+        )
+        return ReclaimedOut(voucher_id=voucher_id, returned=_money(returned))
+
+    return _once(request, db, actor, body, status=200, answer=answer)
