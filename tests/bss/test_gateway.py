@@ -18,6 +18,7 @@ from partnercenter.bss.tasks import forget_flow_windows, forget_signatures
 from partnercenter.core.clock import FrozenClock
 from partnercenter.core.settings import Settings
 from partnercenter.identity import credentials
+from partnercenter.identity.models import ApiCredential
 from partnercenter.identity.signing import DATE_FORMAT
 from partnercenter.ledger.models import IdempotencyKey
 from tests.ledger.world import World, world
@@ -85,6 +86,24 @@ class TestSignature:
         assert response.json()["transfer_id"]
         assert response.headers["content-type"] == "application/json"
         assert response.headers["x-request-id"]
+
+    def test_a_successful_call_moves_the_keys_last_use(self, gate: Gate) -> None:
+        def last_used() -> object:
+            found = gate.db.scalar(
+                select(ApiCredential.last_used_at).where(
+                    ApiCredential.access_key == gate.key.ak
+                )
+            )
+            gate.db.rollback()
+            return found
+
+        assert last_used() is None
+        refused = gate.sign("GET", RECORDS, query={"limit": "0"})
+        assert send(gate.client, refused).status_code == 400
+        assert last_used() is None
+
+        assert send(gate.client, gate.sign("GET", BALANCES)).status_code == 200
+        assert last_used() == gate.clock.now()
 
     def test_a_tampered_body_is_refused(self, gate: Gate) -> None:
         request = gate.adjust("1.00")

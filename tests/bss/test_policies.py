@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
 from huaweicloudsdkbss.v2 import ListIncentiveDiscountPoliciesRequest
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 
 from partnercenter.incentives import service as incentives
 from tests.bss.conftest import Channel
+from tests.signing import signed
 
 ECS, OBS = "hws.service.type.ec2", "hws.service.type.obs"
 
@@ -73,7 +75,22 @@ class TestIncentivePolicies:
         assert raised.value.error_code == "CBC.0100"
         assert "time" in raised.value.error_msg
 
-    def test_names_follow_the_callers_language(self, published: Channel) -> None:
+    def test_names_follow_the_callers_language(
+        self, published: Channel, client: TestClient
+    ) -> None:
         chinese = policies(published, time="2026-02", service_type_code=OBS)
+        key = published.partner_key
+        english = signed(
+            client,
+            "GET",
+            "/v2/products/incentive-discount-policies",
+            ak=key.ak,
+            sk=key.sk,
+            query={"time": "2026-02", "service_type_code": OBS},
+            headers={"X-Language": "en-us"},
+        )
 
         assert chinese.policies[0].service_type_name == "对象存储服务"
+        assert english.json()["policies"][0]["service_type_name"] == (
+            "Object Storage Service"
+        )

@@ -138,13 +138,20 @@ def authenticate(
     return credential, organisation
 
 
-def _note_use(credential: ApiCredential) -> None:
-    # Written with the request's own transaction, so a call that fails and rolls back
-    # does not count as a use; only successful calls move the "last used" time.
-    now = utc_now()
+def use_is_due(credential: ApiCredential) -> bool:
+    """Whether a call now should move the key's "last used" time."""
     last = credential.last_used_at
-    if last is None or now - last >= LAST_USED_PRECISION:
-        credential.last_used_at = now
+    return last is None or utc_now() - last >= LAST_USED_PRECISION
+
+
+def note_use(credential: ApiCredential) -> None:
+    """Move the key's "last used" time, at most once a minute.
+
+    Written with the request's own transaction, so a call that fails and rolls back does
+    not count as a use; only successful calls move the "last used" time.
+    """
+    if use_is_due(credential):
+        credential.last_used_at = utc_now()
 
 
 def actor_for_credential(
@@ -169,7 +176,7 @@ def api_actor(
 ) -> Actor:
     """The organisation calling, authenticated by the AK/SK signature of the request."""
     credential, organisation = authenticate(request, db, body)
-    _note_use(credential)
+    note_use(credential)
     return actor_for_credential(
         credential, organisation, getattr(request.state, "request_id", None)
     )

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -210,10 +210,7 @@ def _bills_csv(
     )
 
 
-@router.get("/billing/bills")
-def partner_bills(
-    page: ActingPage,
-    db: DB,
+def bill_filters(
     *,
     cycle: str = "",
     charge_mode: str = "",
@@ -221,9 +218,9 @@ def partner_bills(
     service_type: str = "",
     bill_type: str = "",
     reseller: str = "",
-    offset: int = 0,
-) -> Response:
-    filters = _filters(
+) -> dict[str, str]:
+    """The bill filters of the query string (see :func:`_filters`)."""
+    return _filters(
         cycle=cycle,
         charge_mode=charge_mode,
         customer=customer,
@@ -231,121 +228,64 @@ def partner_bills(
         bill_type=bill_type,
         reseller=reseller,
     )
-    return _bills_page(page, db, "partner", filters, offset)
+
+
+Filters = Annotated[dict[str, str], Depends(bill_filters)]
+NOT_OFFERED = {
+    "partner": frozenset[str](),
+    "customer": frozenset({"customer", "reseller"}),
+    "vendor": frozenset({"reseller"}),
+}
+"""The filters a side's page does not have; a value given for one is ignored."""
+
+
+def _on(side: str, filters: dict[str, str]) -> dict[str, str]:
+    return {
+        name: "" if name in NOT_OFFERED[side] else value
+        for name, value in filters.items()
+    }
+
+
+@router.get("/billing/bills")
+def partner_bills(
+    page: ActingPage, db: DB, filters: Filters, offset: int = 0
+) -> Response:
+    return _bills_page(page, db, "partner", _on("partner", filters), offset)
 
 
 @router.get("/billing/bills/export.csv")
 def partner_bills_export(
-    request: Request,
-    page: ActingPage,
-    db: DB,
-    *,
-    cycle: str = "",
-    charge_mode: str = "",
-    customer: str = "",
-    service_type: str = "",
-    bill_type: str = "",
-    reseller: str = "",
+    request: Request, page: ActingPage, db: DB, filters: Filters
 ) -> Response:
-    filters = _filters(
-        cycle=cycle,
-        charge_mode=charge_mode,
-        customer=customer,
-        service_type=service_type,
-        bill_type=bill_type,
-        reseller=reseller,
-    )
-    return _bills_csv(request, page, db, "partner", filters)
+    return _bills_csv(request, page, db, "partner", _on("partner", filters))
 
 
 @router.get("/my-bills")
 def customer_bills(
-    page: ActingPage,
-    db: DB,
-    *,
-    cycle: str = "",
-    charge_mode: str = "",
-    service_type: str = "",
-    bill_type: str = "",
-    offset: int = 0,
+    page: ActingPage, db: DB, filters: Filters, offset: int = 0
 ) -> Response:
-    filters = _filters(
-        cycle=cycle,
-        charge_mode=charge_mode,
-        customer="",
-        service_type=service_type,
-        bill_type=bill_type,
-        reseller="",
-    )
-    return _bills_page(page, db, "customer", filters, offset)
+    return _bills_page(page, db, "customer", _on("customer", filters), offset)
 
 
 @router.get("/my-bills/export.csv")
 def customer_bills_export(
-    request: Request,
-    page: ActingPage,
-    db: DB,
-    *,
-    cycle: str = "",
-    charge_mode: str = "",
-    service_type: str = "",
-    bill_type: str = "",
+    request: Request, page: ActingPage, db: DB, filters: Filters
 ) -> Response:
-    filters = _filters(
-        cycle=cycle,
-        charge_mode=charge_mode,
-        customer="",
-        service_type=service_type,
-        bill_type=bill_type,
-        reseller="",
-    )
-    return _bills_csv(request, page, db, "customer", filters)
+    return _bills_csv(request, page, db, "customer", _on("customer", filters))
 
 
 @router.get("/vendor/billing/bills")
 def vendor_bills(
-    page: ActingPage,
-    db: DB,
-    *,
-    cycle: str = "",
-    charge_mode: str = "",
-    customer: str = "",
-    service_type: str = "",
-    bill_type: str = "",
-    offset: int = 0,
+    page: ActingPage, db: DB, filters: Filters, offset: int = 0
 ) -> Response:
-    filters = _filters(
-        cycle=cycle,
-        charge_mode=charge_mode,
-        customer=customer,
-        service_type=service_type,
-        bill_type=bill_type,
-        reseller="",
-    )
-    return _bills_page(page, db, "vendor", filters, offset)
+    return _bills_page(page, db, "vendor", _on("vendor", filters), offset)
 
 
 @router.get("/vendor/billing/bills/export.csv")
 def vendor_bills_export(
-    request: Request,
-    page: ActingPage,
-    db: DB,
-    *,
-    cycle: str = "",
-    charge_mode: str = "",
-    customer: str = "",
-    service_type: str = "",
-    bill_type: str = "",
+    request: Request, page: ActingPage, db: DB, filters: Filters
 ) -> Response:
-    filters = _filters(
-        cycle=cycle,
-        charge_mode=charge_mode,
-        customer=customer,
-        service_type=service_type,
-        bill_type=bill_type,
-        reseller="",
-    )
-    return _bills_csv(request, page, db, "vendor", filters)
+    return _bills_csv(request, page, db, "vendor", _on("vendor", filters))
 
 
 # -- the vendor's service catalogue ---------------------------------------------------------

@@ -73,18 +73,18 @@ WITH_CUSTOMER = frozenset(OPERATION_OF_KIND)
 """Statement lines that name the customer (or reseller) on the other side."""
 
 
-def _indirect(call: Call, source: wire.Fields) -> str | None:
+def _indirect(source: wire.Fields) -> str | None:
     return source.text("indirect_partner_id", max_length=ID_LENGTH)
 
 
 # -- allocation and reclaim ------------------------------------------------------------------
 
 
-CustomerUseCase = Callable[..., service.TransferResult]
-ResellerUseCase = Callable[..., service.TransferResult]
+UseCase = Callable[..., service.TransferResult]
+"""One of the ledger's transfer use cases (allocate, reclaim, and the reseller pair)."""
 
 
-def _customer_transfer(use_case: CustomerUseCase, answer: str) -> Callable[[Call], Any]:
+def _customer_transfer(use_case: UseCase, answer: str) -> Callable[[Call], Any]:
     """An allocation to, or reclaim from, a customer (of the caller or of its reseller)."""
 
     def handle(call: Call) -> dict[str, Any]:
@@ -96,14 +96,14 @@ def _customer_transfer(use_case: CustomerUseCase, answer: str) -> Callable[[Call
             call.actor,
             customer_id=customer_id,
             amount=amount,
-            indirect_partner_id=_indirect(call, body),
+            indirect_partner_id=_indirect(body),
         )
         return {answer: result.transfer_id}
 
     return handle
 
 
-def _reseller_transfer(use_case: ResellerUseCase, answer: str) -> Callable[[Call], Any]:
+def _reseller_transfer(use_case: UseCase, answer: str) -> Callable[[Call], Any]:
     """A distributor funds one of its resellers, or takes money back from it."""
 
     def handle(call: Call) -> dict[str, Any]:
@@ -151,7 +151,7 @@ operation(
 def _partner_reading(call: Call, source: wire.Fields) -> str:
     """The partner whose money is read: the caller, or a distributor's reseller."""
     identity.authorize(call.actor, Permission.FUNDS_VIEW)
-    return service.funding_partner(call.session, call.actor, _indirect(call, source))
+    return service.funding_partner(call.session, call.actor, _indirect(source))
 
 
 @operation("ListPartnerBalances", "GET", "/v2/accounts/partner-accounts/balances")
@@ -369,7 +369,7 @@ def indirect_partners(call: Call) -> dict[str, Any]:
     account_name = body.text("account_name", max_length=ID_LENGTH)
     since = body.time("associated_on_begin")
     until = body.time("associated_on_end")
-    reseller_id = _indirect(call, body)
+    reseller_id = _indirect(body)
     offset, limit = body.page()
     identity.authorize(call.actor, Permission.FUNDS_VIEW)
     if call.actor.organisation_kind != "distributor":

@@ -17,9 +17,7 @@ On SQLite the same paths reach the ordinary operations in :mod:`accounts`.
 
 from __future__ import annotations
 
-import asyncio
 import math
-import time
 
 import simplejson
 from fastapi import Request
@@ -32,14 +30,7 @@ from partnercenter.core.i18n import translator
 from partnercenter.identity.signing import parse_authorization
 from partnercenter.ledger import fastpath, idempotency, service
 from partnercenter.ledger.errors import NotADistributor
-from partnercenter.ledger.fastlane import (
-    NOTE_EVERY,
-    Answer,
-    FastLane,
-    Item,
-    Lane,
-    principal,
-)
+from partnercenter.ledger.fastlane import Answer, FastLane, Lane, new_item, principal
 from partnercenter.ledger.models import TransferKind
 
 ADJUST = "/v2/accounts/partner-accounts/adjust-amount"
@@ -104,25 +95,16 @@ async def _transfer(
         raise NotADistributor()
     signature = parse_authorization(request.headers.get("authorization")).signature
     currency = settings.currency
-    at = utc_now()
-    transfer_id = service.new_transfer_id(kind, at)
-    item = Item(
-        kind=kind.value,
+    item = new_item(
+        key,
+        actor,
+        kind=kind,
         customer_id=customer_id,
         amount=amount,
-        transfer_id=transfer_id,
-        at=at,
         reason=None,
-        actor_user=actor.user_id,
-        credential_id=actor.credential_id,
-        request_id=actor.request_id,
         idem_key=f"bss:{signature.lower()}" if settings.bss_duplicate_guard else None,
         fingerprint=idempotency.request_hash(request.method, request.url.path, body),
-        note=time.monotonic() - key.noted >= NOTE_EVERY,
-        answer=asyncio.get_running_loop().create_future(),
     )
-    if item.note:
-        key.noted = time.monotonic()
     outcome, _found, _balance, available = await lane.submit(
         request, (actor.organisation_id, indirect, currency), item
     )
@@ -131,7 +113,7 @@ async def _transfer(
     if outcome == "credential_revoked":
         fastpath.forget(request)
     service.raise_refusal(outcome, available, currency)
-    return transfer_id
+    return item.transfer_id
 
 
 async def _count(

@@ -47,7 +47,7 @@ from partnercenter.core.errors import DomainError
 from partnercenter.core.i18n import N_, Translator, best_locale, translator
 from partnercenter.core.logging import get_logger
 from partnercenter.core.settings import Settings
-from partnercenter.identity.models import Organisation
+from partnercenter.identity.models import ApiCredential, Organisation
 from partnercenter.identity.signing import ApiKeyRefused, parse_authorization
 
 log = get_logger("partnercenter.bss")
@@ -151,9 +151,7 @@ def _serve(request: Request, op: Operation, body: bytes) -> Response:
     tr = translator(locale_of(request, settings))
     flow_headers: dict[str, str] = {}
     try:
-        actor, organisation, signed = _authenticate(request, body)
-        check_caller(op.callers, actor)
-        flow_headers = _count(request, op, actor, settings)
+        actor, organisation, signed, flow_headers = _admit(request, op, body, settings)
         return _run(
             request,
             op,
@@ -188,9 +186,15 @@ def _serve(request: Request, op: Operation, body: bytes) -> Response:
 class Signed:
     access_key: str
     signature: str
+    use_due: bool
+    """Whether the call, if it succeeds, moves the key's "last used" time."""
 
 
-def _authenticate(request: Request, body: bytes) -> tuple[Actor, Organisation, Signed]:
+def _admit(
+    request: Request, op: Operation, body: bytes, settings: Settings
+) -> tuple[Actor, Organisation, Signed, dict[str, str]]:
+    """The signature, the caller's kind and flow control, in one short transaction of
+    their own: the flow counter is committed whether or not the operation succeeds."""
     factory = request.app.state.session_factory
     with factory() as session:
         try:
@@ -206,10 +210,17 @@ def _authenticate(request: Request, body: bytes) -> tuple[Actor, Organisation, S
         actor = auth.actor_for_credential(
             credential, organisation, getattr(request.state, "request_id", None)
         )
+        check_caller(op.callers, actor)
+        hits = _count(session, op, actor, settings)
+        session.commit()
         session.expunge(organisation)
-        access_key = credential.access_key
-    signed = parse_authorization(request.headers.get("authorization"))
-    return actor, organisation, Signed(access_key, signed.signature.lower())
+        signed = Signed(
+            credential.access_key,
+            parse_authorization(request.headers.get("authorization")).signature.lower(),
+            auth.use_is_due(credential),
+        )
+    headers = flow_headers(hits, settings.bss_rate_limit) if hits else {}
+    return actor, organisation, signed, headers
 
 
 def check_caller(callers: Callers, actor: Actor) -> None:
@@ -217,27 +228,21 @@ def check_caller(callers: Callers, actor: Actor) -> None:
         raise errors.CallerRefused()
 
 
-def _count(
-    request: Request, op: Operation, actor: Actor, settings: Settings
-) -> dict[str, str]:
-    limit = settings.bss_rate_limit
-    if limit <= 0:
-        return {}
-    now = utc_now()
-    second = math.floor(now.timestamp())
-    factory = request.app.state.session_factory
-    with factory() as session, session.begin():
-        hits = int(
-            session.execute(
-                _FLOW_COUNT,
-                {
-                    "organisation_id": actor.organisation_id,
-                    "operation": op.name,
-                    "second": second,
-                },
-            ).scalar_one()
-        )
-    return flow_headers(hits, limit)
+def _count(session: Session, op: Operation, actor: Actor, settings: Settings) -> int:
+    """This request's number in its organisation's second for the operation; 0 when flow
+    control is off."""
+    if settings.bss_rate_limit <= 0:
+        return 0
+    return int(
+        session.execute(
+            _FLOW_COUNT,
+            {
+                "organisation_id": actor.organisation_id,
+                "operation": op.name,
+                "second": math.floor(utc_now().timestamp()),
+            },
+        ).scalar_one()
+    )
 
 
 def flow_headers(hits: int, limit: int) -> dict[str, str]:
@@ -310,6 +315,10 @@ def _run(
             result = op.handler(
                 Call(session, actor, organisation, fields, query, settings, tr)
             )
+            if signed.use_due:
+                credential = session.get(ApiCredential, actor.credential_id)
+                if credential is not None:
+                    auth.note_use(credential)
             session.commit()
         except BaseException:
             session.rollback()

@@ -28,6 +28,7 @@ from fastapi import Request
 from sqlalchemy.engine import make_url
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from partnercenter.core.actor import Actor
 from partnercenter.core.clock import utc_now
 from partnercenter.core.errors import DomainError
 from partnercenter.core.i18n import best_locale
@@ -141,6 +142,40 @@ class Item:
     note: bool
     """Whether the key's "last used" time is due to be written."""
     answer: asyncio.Future[tuple[str, Any, Any, Any]]
+
+
+def new_item(
+    key: fastpath.Key,
+    actor: Actor,
+    *,
+    kind: TransferKind,
+    customer_id: str,
+    amount: int,
+    reason: str | None,
+    idem_key: str | None,
+    fingerprint: str,
+) -> Item:
+    """A request for its partner's group, with its transfer id and time; notes that the
+    key's "last used" time is due when a minute has passed since it was last written."""
+    at = utc_now()
+    item = Item(
+        kind=kind.value,
+        customer_id=customer_id,
+        amount=amount,
+        transfer_id=service.new_transfer_id(kind, at),
+        at=at,
+        reason=reason,
+        actor_user=actor.user_id,
+        credential_id=actor.credential_id,
+        request_id=actor.request_id,
+        idem_key=idem_key,
+        fingerprint=fingerprint,
+        note=time.monotonic() - key.noted >= NOTE_EVERY,
+        answer=asyncio.get_running_loop().create_future(),
+    )
+    if item.note:
+        key.noted = time.monotonic()
+    return item
 
 
 class _Group:
@@ -320,25 +355,17 @@ class FastLane:
             raise NotADistributor()
         fingerprint = idempotency.request_hash(request.method, request.url.path, body)
         currency = request.app.state.settings.currency
-        at = utc_now()
-        transfer_id = service.new_transfer_id(kind, at)
-        item = Item(
-            kind=kind.value,
+        item = new_item(
+            key,
+            actor,
+            kind=kind,
             customer_id=customer_id,
             amount=amount,
-            transfer_id=transfer_id,
-            at=at,
             reason=reason,
-            actor_user=actor.user_id,
-            credential_id=actor.credential_id,
-            request_id=actor.request_id,
             idem_key=idem_key,
             fingerprint=fingerprint,
-            note=time.monotonic() - key.noted >= NOTE_EVERY,
-            answer=asyncio.get_running_loop().create_future(),
         )
-        if item.note:
-            key.noted = time.monotonic()
+        transfer_id, at = item.transfer_id, item.at
         outcome, found_id, balance_after, available = await self.submit(
             request, (actor.organisation_id, indirect, currency), item
         )
