@@ -9,11 +9,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnercenter import worker
+from partnercenter.core import notifications
 from partnercenter.core.clock import FrozenClock
 from partnercenter.core.errors import Forbidden, InvalidInput, NotFound
+from partnercenter.core.i18n import translator
 from partnercenter.core.models import AuditEvent, MailboxMessage, Notification
 from partnercenter.core.settings import Settings
-from partnercenter.opportunities import queries, service
+from partnercenter.opportunities import queries, service, sweep
 from partnercenter.opportunities.models import Opportunity, RejectionReason, State
 from partnercenter.opportunities.service import DuplicateValidated
 from tests import factories
@@ -306,6 +308,74 @@ class TestWorker:
         assert len(expired) == 1
         assert "Lotus Freight Ltd" in expired[0].body
         assert f"/opportunities/{row.id}" in expired[0].body
+
+    def test_several_expired_together_are_announced_once_per_reader(
+        self,
+        db: Session,
+        settings: Settings,
+        clock: FrozenClock,
+        session_factory: sessionmaker[Session],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(sweep, "DIGEST_LINES", 2)
+        d = desk(db, settings)
+        rows = {
+            name: in_validation(d, customer_name=name)
+            for name in ("Gamma Ltd", "Alpha Ltd", "Beta Ltd")
+        }
+        due = max(row.due_at for row in rows.values() if row.due_at)
+        db.commit()
+
+        clock.set(due + dt.timedelta(hours=1))
+        worker.run_once(session_factory, settings)
+        db.expire_all()
+
+        # Every PO is rejected and audited on its own ...
+        for row in rows.values():
+            stored = db.get(Opportunity, row.id)
+            assert stored is not None
+            assert stored.rejection_reason is RejectionReason.SLA_EXPIRED
+        events = db.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "opportunity.expire")
+        )
+        assert events == 3
+        # ... but the partner's admin gets one notice and one email for the three.
+        assert _notices(db, d.partner_admin.id, "opportunities.expired") == 0
+        notice = db.scalars(
+            select(Notification).where(
+                Notification.user_id == d.partner_admin.id,
+                Notification.kind == "opportunities.expired_digest",
+            )
+        ).one()
+        assert notice.params == {"count": 3}
+        assert notice.link == "/opportunities?state=rejected"
+        assert notice.organisation_id == d.partner.id
+        title, _ = notifications.render(notice.kind, notice.params, translator("en"))
+        assert title == "3 opportunities rejected automatically"
+
+        mails = db.scalars(
+            select(MailboxMessage).where(
+                MailboxMessage.recipient == d.partner_admin.email,
+                MailboxMessage.subject.contains("自动驳回"),
+            )
+        ).all()
+        assert len(mails) == 1
+        assert mails[0].subject == "3 个机会点已被自动驳回"
+        body = mails[0].body
+        site = settings.base_url.rstrip("/")
+        listed = [
+            f"- {name}: {site}/opportunities/{rows[name].id}"
+            for name in ("Alpha Ltd", "Beta Ltd")
+        ]
+        if db.get_bind().dialect.name == "postgresql":
+            # By customer name; SQLite does not promise the order of its aggregate.
+            assert "\n".join(listed) in body
+        else:
+            assert sum(line in body for line in [*listed, "- Gamma Ltd: "]) == 2
+        assert f"……另有 1 个： {site}/opportunities?state=rejected" in body  # noqa: RUF001
+        assert body.startswith("这些机会点已超过截止时间，已被驳回。")  # noqa: RUF001
 
     def test_nothing_is_rejected_before_the_deadline_ends(
         self,

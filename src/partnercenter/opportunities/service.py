@@ -99,6 +99,11 @@ for _kind, _title, _body in (
         N_("The opportunity for %(customer)s was rejected: its deadline passed."),
     ),
     (
+        "opportunities.expired_digest",
+        N_("%(count)s opportunities rejected automatically"),
+        N_("These opportunities were rejected because their deadlines passed."),
+    ),
+    (
         "opportunities.deadline_near",
         N_("Opportunity deadline near"),
         N_("Two working days are left to decide on the opportunity for %(customer)s."),

@@ -1,7 +1,12 @@
 """Rejecting every opportunity whose deadline passed, in set-based statements.
 
 One ``UPDATE`` closes the overdue rows; the audit events, the in-console notices and the
-emails are written by one ``INSERT … SELECT`` each over exactly the rows it closed. On
+emails are written by one ``INSERT … SELECT`` each over exactly the rows it closed. Every
+closed row has its audit event; each reader hears once per pass: a reader whose several
+opportunities expired together (a worker that was stopped over many deadlines, a busy day)
+gets one notice pointing at the list of rejected opportunities and one email naming the first
+:data:`DIGEST_LINES` by customer, not one of each per opportunity. A single opportunity is
+announced as before, with its own link. On
 PostgreSQL the four are one statement (the ``UPDATE … RETURNING`` and the inserts as
 data-modifying CTEs), so the closed rows are read once; SQLite has no such CTEs, so there the
 ``UPDATE`` marks the rows with a token of the pass and the inserts select them by it.
@@ -20,7 +25,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     String,
-    and_,
     case,
     cast,
     func,
@@ -28,16 +32,17 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    tuple_,
     union_all,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 from sqlalchemy.orm import Session
 
 from partnercenter.core import notifications
 from partnercenter.core.clock import utc_now
 from partnercenter.core.db import UTCDateTime
-from partnercenter.core.i18n import LOCALES, translator
+from partnercenter.core.i18n import LOCALES, N_, translator
 from partnercenter.core.ids import new_id
 from partnercenter.core.mail import TOPIC as MAIL_TOPIC
 from partnercenter.core.models import AuditEvent, Notification, OutboxMessage
@@ -52,7 +57,13 @@ from partnercenter.opportunities.models import (
 )
 
 NOTICE_KIND = "opportunities.expired"
+DIGEST_KIND = "opportunities.expired_digest"
 ACTION = "opportunity.expire"
+DIGEST_LINES = 50
+"""How many opportunities one email lists by name; the rest are counted and linked."""
+MORE = N_("… and %(count)s more:")
+LIST_LINK = "/opportunities?state=rejected"
+"""Where a digest of several points: the partner's list of rejected opportunities."""
 
 
 def _text(value: str) -> ColumnElement[str]:
@@ -107,7 +118,8 @@ def expire_overdue(
         return 0
     closed = select(*_CLOSED_COLUMNS).where(Opportunity.sweep_token == token).subquery()
     pairs = _recipients(closed).subquery()
-    for statement in _writes(session, settings, closed, pairs, now):
+    digests = _digests(session, settings, pairs).subquery()
+    for statement in _writes(session, settings, closed, digests, now):
         session.execute(statement)
     return count
 
@@ -126,10 +138,11 @@ def _in_one_statement(
 ) -> int:
     closed = closing.returning(*_CLOSED_COLUMNS).cte("closed")
     pairs = _recipients(closed).cte("recipients")
+    digests = _digests(session, settings, pairs).cte("digests")
     writes = [
         statement.returning(literal(1)).cte(f"written_{number}")
         for number, statement in enumerate(
-            _writes(session, settings, closed, pairs, now)
+            _writes(session, settings, closed, digests, now)
         )
     ]
     counted = select(func.count()).select_from(closed).add_cte(*writes)
@@ -140,7 +153,7 @@ def _writes(
     session: Session,
     settings: Settings,
     closed: Any,
-    pairs: Any,
+    digests: Any,
     now: dt.datetime,
 ) -> list[Any]:
     """The audit events, notices and emails of the closed rows, as INSERT … SELECT."""
@@ -172,34 +185,22 @@ def _writes(
         _text(RejectionReason.SLA_EXPIRED.value),
     ).select_from(closed)
 
-    link = _text("/opportunities/") + pairs.c.opportunity_id
+    one = digests.c.count == 1
     notices = select(
-        pairs.c.user_id,
-        pairs.c.organisation_id,
-        _text(NOTICE_KIND),
-        _json(session, customer=pairs.c.customer_name),
-        link,
+        digests.c.user_id,
+        digests.c.organisation_id,
+        case((one, _text(NOTICE_KIND)), else_=_text(DIGEST_KIND)),
+        case(
+            (one, _json(session, customer=digests.c.customer_name)),
+            else_=_json(session, count=digests.c.count),
+        ),
+        case(
+            (one, _text("/opportunities/") + digests.c.opportunity_id),
+            else_=_text(LIST_LINK),
+        ),
         at,
-    ).select_from(pairs)
-
-    subject, body = _localised(settings, pairs.c.locale, pairs.c.customer_name)
-    url = _text(settings.base_url.rstrip("/")) + link
-    emails = (
-        select(
-            _text(MAIL_TOPIC),
-            _json(
-                session,
-                to=pairs.c.email,
-                subject=subject,
-                body=body + _text("\n\n") + url,
-            ),
-            at,
-            at,
-            literal(0),
-        )
-        .select_from(pairs)
-        .where(pairs.c.email.is_not(None))
-    )
+    ).select_from(digests)
+    emails = _emails(session, settings, digests, at)
     return [
         insert(AuditEvent).from_select(
             [
@@ -239,15 +240,17 @@ def _recipients(closed: Any) -> Any:
         select(*columns)
         .select_from(closed)
         .join(User, User.id == closed.c.created_by_user_id)
-        .join(
-            Membership,
-            and_(
-                Membership.user_id == User.id,
-                Membership.organisation_id == closed.c.organisation_id,
-                Membership.left_at.is_(None),
+        .where(
+            closed.c.origin == Origin.PARTNER.value,
+            User.is_active.is_(True),
+            # A semi-join, not a join: the planner cannot know how many closed rows there
+            # are, and a join made it compare each with every membership.
+            tuple_(User.id, closed.c.organisation_id).in_(
+                select(Membership.user_id, Membership.organisation_id).where(
+                    Membership.left_at.is_(None)
+                )
             ),
         )
-        .where(closed.c.origin == Origin.PARTNER.value, User.is_active.is_(True))
     )
     main_accounts = (
         select(*columns)
@@ -266,20 +269,143 @@ def _recipients(closed: Any) -> Any:
     return union_all(authors, main_accounts)
 
 
+def _digests(session: Session, settings: Settings, pairs: Any) -> Any:
+    """One row per reader and partner: how many of the reader's opportunities closed, the
+    customer and id of the first (all there is when it is one), and the email's list of
+    the first :data:`DIGEST_LINES`, by customer name."""
+    base = _text(settings.base_url.rstrip("/") + "/opportunities/")
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    # Byte order (SQLite's own): locale-aware comparison costs more than the rest of the pass.
+    name = pairs.c.customer_name.collate("C") if postgresql else pairs.c.customer_name
+    ranked = select(
+        pairs.c.user_id,
+        pairs.c.organisation_id,
+        pairs.c.email,
+        pairs.c.locale,
+        pairs.c.customer_name,
+        pairs.c.opportunity_id,
+        func.row_number()
+        .over(
+            partition_by=(pairs.c.user_id, pairs.c.organisation_id),
+            order_by=(name, pairs.c.opportunity_id),
+        )
+        .label("rank"),
+    ).subquery()
+    line = case(
+        (
+            ranked.c.rank <= DIGEST_LINES,
+            _text("- ")
+            + ranked.c.customer_name
+            + _text(": ")
+            + base
+            + ranked.c.opportunity_id,
+        )
+    )
+    if postgresql:
+        lines = func.string_agg(line, aggregate_order_by(_text("\n"), ranked.c.rank))
+    else:
+        # SQLite's group_concat keeps the order the rows arrive in, which its planner does
+        # not promise: there the list may come in another order.
+        lines = func.group_concat(line, _text("\n"))
+    first = ranked.c.rank == 1
+    return select(
+        ranked.c.user_id,
+        ranked.c.organisation_id,
+        ranked.c.email,
+        ranked.c.locale,
+        func.count().label("count"),
+        func.max(case((first, ranked.c.customer_name))).label("customer_name"),
+        func.max(case((first, ranked.c.opportunity_id))).label("opportunity_id"),
+        lines.label("lines"),
+    ).group_by(
+        ranked.c.user_id, ranked.c.organisation_id, ranked.c.email, ranked.c.locale
+    )
+
+
+def _emails(session: Session, settings: Settings, digests: Any, at: Any) -> Any:
+    """The email of each digest with an address, in the reader's language: one
+    opportunity as its notice reads, several as a list of customers and links."""
+    site = settings.base_url.rstrip("/")
+    language = func.coalesce(digests.c.locale, settings.locale)
+    one_title, one_body = _localised(
+        language, NOTICE_KIND, customer=digests.c.customer_name
+    )
+    count = cast(digests.c.count, String)
+    many_title, many_body = _localised(language, DIGEST_KIND, count=count)
+    more = _localised_text(
+        language, MORE, count=cast(digests.c.count - DIGEST_LINES, String)
+    )
+    single = one_body + _text(f"\n\n{site}/opportunities/") + digests.c.opportunity_id
+    several = (
+        many_body
+        + _text("\n\n")
+        + digests.c.lines
+        + case(
+            (
+                digests.c.count > DIGEST_LINES,
+                _text("\n") + more + _text(f" {site}{LIST_LINK}"),
+            ),
+            else_=_text(""),
+        )
+    )
+    one = digests.c.count == 1
+    return (
+        select(
+            _text(MAIL_TOPIC),
+            _json(
+                session,
+                to=digests.c.email,
+                subject=case((one, one_title), else_=many_title),
+                body=case((one, single), else_=several),
+            ),
+            at,
+            at,
+            literal(0),
+        )
+        .select_from(digests)
+        .where(digests.c.email.is_not(None))
+    )
+
+
+_MARK = "\x00"
+
+
+def _filled(text: str, values: dict[str, ColumnElement[str]]) -> ColumnElement[str]:
+    """``text``, rendered with a marker for each parameter, as SQL with the values put in."""
+    parts = text.split(_MARK)
+    # The marked text alternates: literal, parameter name, literal, …
+    expression: ColumnElement[str] = _text(parts[0])
+    for index in range(1, len(parts), 2):
+        expression = expression + values[parts[index]] + _text(parts[index + 1])
+    return expression
+
+
+def _markers(values: dict[str, Any]) -> dict[str, str]:
+    return {name: f"{_MARK}{name}{_MARK}" for name in values}
+
+
 def _localised(
-    settings: Settings, reader_locale: Any, customer: Any
+    language: ColumnElement[str], kind: str, **values: ColumnElement[str]
 ) -> tuple[ColumnElement[str], ColumnElement[str]]:
-    """The notice's title and body in each reader's language, as SQL expressions."""
-    language = func.coalesce(reader_locale, settings.locale)
+    """A notice's title and body in each reader's language, as SQL expressions."""
     titles: list[tuple[ColumnElement[bool], ColumnElement[str]]] = []
     bodies: list[tuple[ColumnElement[bool], ColumnElement[str]]] = []
-    marker = "\x00"
     for locale in LOCALES:
-        title, text = notifications.render(
-            NOTICE_KIND, {"customer": marker}, translator(locale)
+        title, body = notifications.render(kind, _markers(values), translator(locale))
+        titles.append((language == locale, _filled(title, values)))
+        bodies.append((language == locale, _filled(body, values)))
+    return case(*titles, else_=titles[0][1]), case(*bodies, else_=bodies[0][1])
+
+
+def _localised_text(
+    language: ColumnElement[str], message: str, **values: ColumnElement[str]
+) -> ColumnElement[str]:
+    """One %-template in each reader's language, as an SQL expression."""
+    choices = [
+        (
+            language == locale,
+            _filled(translator(locale).gettext(message) % _markers(values), values),
         )
-        before, _, after = text.partition(marker)
-        titles.append((language == locale, _text(title)))
-        bodies.append((language == locale, _text(before) + customer + _text(after)))
-    default_title, default_body = titles[0][1], bodies[0][1]
-    return case(*titles, else_=default_title), case(*bodies, else_=default_body)
+        for locale in LOCALES
+    ]
+    return case(*choices, else_=choices[0][1])
