@@ -366,12 +366,13 @@ WRAPPED = [
     ("service", "funding_partner", 3),
     ("service", "_resale_modes", 3),
     ("service", "ensure_accounts", 3),
-    ("service", "new_transfer_id", 3),
+    ("service", "new_transfer_ids", 3),
     ("posting", "post", 3),
     ("posting", "lock_accounts", 4),
     ("posting", "entry_hash", 4),
     ("posting", "_transfer_row", 4),
     ("posting", "_write", 4),
+    ("posting", "copy_rows", 5),
     ("posting", "forget_accounts", 5),
 ]
 STEPS = [

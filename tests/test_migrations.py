@@ -14,7 +14,7 @@ from partnercenter.core.db import make_engine
 from partnercenter.core.errors import NotMigrated
 from partnercenter.core.migrate import current_revision, head_revision
 from partnercenter.core.settings import Settings
-from partnercenter.models import metadata
+from partnercenter.models import comparable, metadata
 
 
 class TestMigrations:
@@ -31,7 +31,12 @@ class TestMigrations:
         engine = make_engine(database_url)
         with engine.connect() as connection:
             context = MigrationContext.configure(
-                connection, opts={"compare_type": True, "compare_server_default": True}
+                connection,
+                opts={
+                    "compare_type": True,
+                    "compare_server_default": True,
+                    "include_object": comparable(connection.dialect.name),
+                },
             )
             differences = compare_metadata(context, metadata)
         engine.dispose()

@@ -1,5 +1,8 @@
 """Imports every table so that ``Base.metadata`` is complete (migrations and checks use it)."""
 
+from collections.abc import Callable
+from typing import Any
+
 from partnercenter.billing import models as billing_models
 from partnercenter.bss import models as bss_models
 from partnercenter.core import models as core_models
@@ -14,9 +17,28 @@ from partnercenter.vouchers import models as vouchers_models
 
 metadata = Base.metadata
 
+CHECKED_BY_TRIGGERS = {"postgresql": ledger_models.CHECKED_PER_STATEMENT}
+"""Per database, the models' foreign keys that triggers enforce instead."""
+
+
+def comparable(dialect: str) -> Callable[..., bool]:
+    """Alembic's ``include_object`` for ``dialect``: the models' foreign keys that triggers
+    enforce there are not expected in the database, nor proposed for a new migration."""
+    skipped = CHECKED_BY_TRIGGERS.get(dialect, frozenset())
+
+    def include(
+        item: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+    ) -> bool:
+        return not (type_ == "foreign_key_constraint" and name in skipped)
+
+    return include
+
+
 __all__ = [
+    "CHECKED_BY_TRIGGERS",
     "billing_models",
     "bss_models",
+    "comparable",
     "core_models",
     "customers_models",
     "identity_models",

@@ -22,6 +22,14 @@ from partnercenter.ledger.posting import entry_hash, micros
 from partnercenter.ledger.verify import verify
 from tests.ledger.world import world
 
+NO_SUCH_REFERENCE = r"FOREIGN KEY|does not exist"
+"""What SQLite's foreign keys and PostgreSQL's statement checks say of a missing row."""
+ENTRY_INSERT = (
+    "INSERT INTO ledger_entries (transfer_id, account_id, seq, amount, balance_after, "
+    "created_at, hash) VALUES (:transfer, :account, 99, 100, 100, CURRENT_TIMESTAMP, "
+    "'forged')"
+)
+
 SQLITE_GUARDS = [
     f"{table}_no_{operation}"
     for table in ("ledger_entries", "ledger_transfers")
@@ -108,6 +116,62 @@ class TestTheDatabaseRefuses:
         report = verify(db)
         assert report.clean, report.problems
         assert (report.transfers, report.entries) == (4, 8)
+
+    def test_a_transfer_needs_accounts_that_exist(self, db: Session) -> None:
+        books = _books(db)
+
+        for debit, credit in (
+            (999_999, books.customer_account),
+            (books.partner_account, 999_999),
+        ):
+            with pytest.raises(DatabaseError, match=NO_SUCH_REFERENCE):
+                db.execute(
+                    text(
+                        "INSERT INTO ledger_transfers (id, kind, debit_account_id, "
+                        "credit_account_id, amount, currency, created_at) VALUES "
+                        "('AD-forged', 'allocate', :debit, :credit, 100, 'CNY', "
+                        "CURRENT_TIMESTAMP)"
+                    ),
+                    {"debit": debit, "credit": credit},
+                )
+            db.rollback()
+        assert verify(db).transfers == 4
+
+    def test_an_entry_needs_a_transfer_that_exists(self, db: Session) -> None:
+        books = _books(db)
+
+        with pytest.raises(DatabaseError, match=NO_SUCH_REFERENCE):
+            db.execute(
+                text(ENTRY_INSERT),
+                {"transfer": "AD-missing", "account": books.partner_account},
+            )
+        db.rollback()
+        assert verify(db).entries == 8
+
+    @pytest.mark.postgresql_only
+    def test_an_entry_must_be_on_one_of_its_transfers_sides(self, db: Session) -> None:
+        books = _books(db)
+        topup = db.scalar(select(Transfer.id).where(Transfer.kind == "topup"))
+
+        # The top-up's sides are the vendor's clearing and the partner's balance.
+        with pytest.raises(DatabaseError, match="not one of its sides"):
+            db.execute(
+                text(ENTRY_INSERT),
+                {"transfer": topup, "account": books.customer_account},
+            )
+        db.rollback()
+        assert verify(db).clean
+
+    def test_an_account_with_entries_cannot_be_deleted(self, db: Session) -> None:
+        books = _books(db)
+
+        with pytest.raises(DatabaseError, match=r"append-only|FOREIGN KEY"):
+            db.execute(
+                text("DELETE FROM ledger_accounts WHERE id = :id"),
+                {"id": books.customer_account},
+            )
+        db.rollback()
+        assert verify(db).clean
 
     @pytest.mark.postgresql_only
     def test_postgresql_refuses_truncation_too(self, db: Session) -> None:
@@ -221,6 +285,30 @@ class TestVerifyFindsTampering:
         [total] = [p for p in report.problems if p.check == "account_total"]
         assert total.subject == f"account {books.partner_account}"
         assert "stores balance 13000" in total.detail
+
+    @pytest.mark.postgresql_only
+    def test_rows_naming_missing_transfers_or_accounts_are_caught(
+        self, db: Session
+    ) -> None:
+        books = _books(db)
+
+        # With the triggers off, nothing checks the references as they are written.
+        checks = _tamper(
+            db,
+            ENTRY_INSERT,
+            "INSERT INTO ledger_transfers (id, kind, debit_account_id, "
+            "credit_account_id, amount, currency, created_at) VALUES "
+            "('AD-forged', 'allocate', 999999, :account, 100, 'CNY', CURRENT_TIMESTAMP)",
+            transfer="AD-missing",
+            account=books.partner_account,
+        )
+
+        assert {"entry_reference", "transfer_reference"} <= checks
+        report = verify(db)
+        [entry] = [p for p in report.problems if p.check == "entry_reference"]
+        assert entry.subject == f"account {books.partner_account} entry 99"
+        [transfer] = [p for p in report.problems if p.check == "transfer_reference"]
+        assert transfer.subject == "AD-forged"
 
     def test_a_changed_transfer_kind_is_caught(self, db: Session) -> None:
         books = _books(db)

@@ -37,14 +37,7 @@ from partnercenter.ledger.models import (
 log = get_logger("partnercenter.ledger")
 
 ITEMS = cast(Table, BatchItem.__table__)
-ITEM_COLUMNS = {
-    "batch_id": "text",
-    "position": "integer",
-    "customer_id": "text",
-    "amount": "bigint",
-    "status": "text",
-}
-INSERT_ITEMS = posting.unnest_insert("ledger_batch_items", ITEM_COLUMNS)
+ITEM_COLUMNS = ("batch_id", "position", "customer_id", "amount", "status")
 UPDATE_ITEMS = text(
     "UPDATE ledger_batch_items AS i SET status = v.status, transfer_id = v.transfer_id, "
     "error_code = v.error_code FROM unnest(CAST(:position AS integer[]), "
@@ -93,23 +86,22 @@ def create(
     )
     session.add(batch)
     session.flush()
+    pending = BatchItemStatus.PENDING.value
     rows = [
-        {
-            "batch_id": batch.id,
-            "position": position,
-            "customer_id": customer_id[:64],
-            "amount": amount,
-            "status": BatchItemStatus.PENDING,
-        }
+        (batch.id, position, customer_id[:64], amount, pending)
         for position, (customer_id, amount) in enumerate(items)
     ]
     if session.get_bind().dialect.name == "postgresql":
-        session.connection().execute(
-            INSERT_ITEMS, posting.columns_of(rows, ITEM_COLUMNS)
-        )
+        posting.copy_rows(session, "ledger_batch_items", ITEM_COLUMNS, rows)
     else:
         for start in range(0, len(rows), CHUNK):
-            session.execute(ITEMS.insert(), rows[start : start + CHUNK])
+            session.execute(
+                ITEMS.insert(),
+                [
+                    dict(zip(ITEM_COLUMNS, row, strict=True))
+                    for row in rows[start : start + CHUNK]
+                ],
+            )
     audit.record(
         session,
         actor,

@@ -84,8 +84,14 @@ PREFIXES = {
 
 def new_transfer_id(kind: TransferKind, at: dt.datetime | None = None) -> str:
     """``AD`` + UTC time to the second + 10 random hex digits, like ``AD2612031530057f3a…``."""
-    moment = (at or utc_now()).astimezone(dt.UTC)
-    return f"{PREFIXES[kind]}{moment:%y%m%d%H%M%S}{secrets.token_hex(5)}"
+    return new_transfer_ids(kind, at or utc_now(), 1)[0]
+
+
+def new_transfer_ids(kind: TransferKind, at: dt.datetime, count: int) -> list[str]:
+    """``count`` ids of :func:`new_transfer_id`'s form, from one draw of randomness."""
+    stem = f"{PREFIXES[kind]}{at.astimezone(dt.UTC):%y%m%d%H%M%S}"
+    noise = secrets.token_hex(5 * count)
+    return [stem + noise[10 * n : 10 * n + 10] for n in range(count)]
 
 
 def check_amount(amount: int) -> int:
@@ -763,6 +769,7 @@ def transfer_many(
     at = utc_now()
     results: list[ItemResult | None] = [None] * len(items)
     entries: list[tuple[int, Posting]] = []
+    ids = new_transfer_ids(kind, at, len(items))
     for index, (customer_id, amount) in enumerate(items):
         error = _item_problem(modes.get(customer_id), amount)
         if error:
@@ -773,7 +780,7 @@ def transfer_many(
             (
                 index,
                 Posting(
-                    transfer_id=new_transfer_id(kind, at),
+                    transfer_id=ids[index],
                     kind=kind,
                     debit_account_id=partner_account
                     if allocating

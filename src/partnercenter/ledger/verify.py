@@ -2,6 +2,8 @@
 
 It checks, without trusting any stored total:
 
+* every entry's transfer and account, and every transfer's two accounts, exist (PostgreSQL
+  checks these references with triggers, not keys, and triggers can be switched off);
 * every transfer has exactly two entries, its amount out of the debit account and into the
   credit account, so each sums to zero;
 * every transfer's kind joins the kinds of accounts it may (an allocation goes from a
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased
@@ -94,12 +97,48 @@ MAX_PROBLEMS = 1000
 
 def verify(session: Session) -> Report:
     report = Report()
+    _check_references(session, report)
     _check_transfers(session, report)
     _check_routes(session, report)
     _check_chains(session, report)
     _check_totals(session, report)
     del report.problems[MAX_PROBLEMS:]
     return report
+
+
+def _check_references(session: Session, report: Report) -> None:
+    def missing(account_id: Any) -> Any:
+        return ~select(Account.id).where(Account.id == account_id).exists()
+
+    orphans = (
+        select(Entry.account_id, Entry.seq, Entry.transfer_id)
+        .where(
+            ~select(Transfer.id).where(Transfer.id == Entry.transfer_id).exists()
+            | missing(Entry.account_id)
+        )
+        .limit(MAX_PROBLEMS)
+    )
+    for account_id, seq, transfer_id in session.execute(orphans):
+        report.problems.append(
+            Problem(
+                "entry_reference",
+                f"account {account_id} entry {seq}",
+                f"names transfer {transfer_id} or an account that does not exist",
+            )
+        )
+    unattached = (
+        select(Transfer.id)
+        .where(missing(Transfer.debit_account_id) | missing(Transfer.credit_account_id))
+        .limit(MAX_PROBLEMS)
+    )
+    for (transfer_id,) in session.execute(unattached):
+        report.problems.append(
+            Problem(
+                "transfer_reference",
+                transfer_id,
+                "names an account that does not exist",
+            )
+        )
 
 
 def _check_transfers(session: Session, report: Report) -> None:

@@ -4,7 +4,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from partnercenter.core.db import make_engine
-from partnercenter.models import metadata
+from partnercenter.models import comparable, metadata
 
 config = context.config
 
@@ -16,6 +16,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         compare_server_default=True,
+        include_object=comparable(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()
