@@ -141,14 +141,17 @@ WRITTEN = ("opportunities", "audit_events", "notifications", "outbox_messages")
 
 
 def vacuum(database: str, tables: tuple[str, ...] = WRITTEN) -> None:
-    """``VACUUM ANALYZE`` of ``tables``: the rows a rolled-back measurement left behind are
-    cleared, so that every measurement starts from the same pages and indexes (autovacuum
-    may be off, and would run at unknown times if it were on)."""
+    """``VACUUM ANALYZE`` of ``tables`` and a checkpoint: the rows a rolled-back measurement
+    left behind are cleared, so that every measurement starts from the same pages and indexes
+    (autovacuum may be off, and would run at unknown times if it were on)."""
     with psycopg.connect(libpq_dsn(database), autocommit=True) as connection:
         for table in tables:
             connection.execute(
                 sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(table))
             )
+        # The pages the vacuum dirtied are written now, not by the checkpointer during
+        # the next measurement; and both measurements then start right after a checkpoint.
+        connection.execute("CHECKPOINT")
 
 
 def _count(session: Session, table: type[object]) -> int:
