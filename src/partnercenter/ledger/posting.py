@@ -333,7 +333,7 @@ def _write(
     # Core statements, not ORM objects: the ORM would track ten thousand instances.
     session.flush()
     if session.get_bind().dialect.name == "postgresql":
-        _write_arrays(session, transfers, entries, changed, at)
+        _write_postgresql(session, transfers, entries, changed, at)
         forget_accounts(session)
         return
     for model, columns, rows in (
@@ -440,7 +440,7 @@ def copy_rows(
             copy.write_row(row)
 
 
-def _write_arrays(
+def _write_postgresql(
     session: Session,
     transfers: list[Row],
     entries: list[Row],
