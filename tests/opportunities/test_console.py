@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from partnercenter.core.settings import Settings
+from partnercenter.opportunities import queries, service
 from partnercenter.opportunities.models import Opportunity, State
 from tests import factories
 from tests.helpers import post_form, sign_in
-from tests.opportunities.desk import desk, submitted
+from tests.opportunities.desk import complete_form, desk, submitted
 
 FORM = {
     "customer_name": "Lotus Freight Ltd",
@@ -75,6 +77,39 @@ class TestPartnerPages:
         lines = exported.text.lstrip("\ufeff").splitlines()
         assert lines[0].startswith("Customer,")
         assert lines[1].startswith("Lotus Freight Ltd,PO,In review")
+
+    def test_the_export_streams_every_row_of_the_partner_only(
+        self,
+        client: TestClient,
+        db: Session,
+        settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(queries, "EXPORT_PAGE", 2)
+        d = desk(db, settings)
+        for name in ("Alpha Ltd", "Beta Ltd", "Gamma Ltd", "Delta Ltd", "Epsilon Ltd"):
+            submitted(d, customer_name=name)
+        other = factories.partner(db)
+        stranger = d.actor(other.admin, other.organisation)
+        draft = service.save_draft(
+            db, stranger, settings, complete_form(customer_name="Not Yours Ltd")
+        )
+        service.submit(db, stranger, settings, draft.id)
+        db.commit()
+        sign_in(client, d.partner_admin.account_name)
+
+        exported = client.get("/opportunities/export.csv")
+
+        assert exported.status_code == 200
+        lines = exported.text.lstrip("\ufeff").splitlines()
+        names = sorted(line.split(",")[0] for line in lines[1:])
+        assert names == [
+            "Alpha Ltd",
+            "Beta Ltd",
+            "Delta Ltd",
+            "Epsilon Ltd",
+            "Gamma Ltd",
+        ]
 
     def test_another_partner_gets_not_found(
         self, client: TestClient, db: Session, settings: Settings

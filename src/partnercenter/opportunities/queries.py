@@ -7,7 +7,7 @@ staff see those of the regions they cover, or every region with the permission f
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Select, false, func, select
@@ -134,13 +134,18 @@ def find(
     return rows, total
 
 
-def every(session: Session, actor: Actor, filters: Filters) -> Sequence[Opportunity]:
-    """All matching rows, for the CSV export."""
-    # The export reads every matching row into memory; it is meant for a partner's own
-    # list or one region, not for the whole table at once.
-    return session.scalars(
-        _filtered(session, actor, filters).order_by(Opportunity.created_at.desc())
-    ).all()
+EXPORT_PAGE = 500
+"""Rows the CSV export reads from the database at a time."""
+
+
+def every(session: Session, actor: Actor, filters: Filters) -> Iterator[Opportunity]:
+    """All matching rows, newest first, read a page at a time for the CSV export."""
+    statement = (
+        _filtered(session, actor, filters)
+        .order_by(Opportunity.created_at.desc(), Opportunity.id)
+        .execution_options(yield_per=EXPORT_PAGE)
+    )
+    yield from session.scalars(statement)
 
 
 def queue(session: Session, actor: Actor) -> Sequence[Opportunity]:

@@ -3,9 +3,7 @@ list, decisions and sharing of HOs."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -16,12 +14,13 @@ from sqlalchemy.orm import Session
 
 from partnercenter.admin.paging import Pager
 from partnercenter.admin.regions import region_choices, region_name
-from partnercenter.core.clock import utc_now
 from partnercenter.core.errors import DomainError, NotFound
 from partnercenter.core.i18n import N_
 from partnercenter.core.money import to_decimal
 from partnercenter.identity.models import Organisation, OrganisationKind, User
 from partnercenter.identity.permissions import Permission
+from partnercenter.ledger.console.common import csv_download
+from partnercenter.ledger.queries import csv_stream
 from partnercenter.opportunities import queries, service
 from partnercenter.opportunities.models import (
     Opportunity,
@@ -194,42 +193,35 @@ def _list(
 
 @router.get("/opportunities/export.csv")
 @router.get("/vendor/opportunities/export.csv")
-def export(page: ActingPage, db: DB, args: Args) -> Response:
+def export(page: ActingPage, args: Args) -> Response:
     assert page.actor is not None
     if page.actor.is_vendor:
         _vendor(page)
     else:
         require(page, Permission.OPPORTUNITIES_VIEW)
-    rows = queries.every(db, page.actor, args.filters)
-    tr = page.tr
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(
-        [
-            tr.gettext(text)
-            for text in (
-                N_("Customer"),
-                N_("Kind"),
-                N_("State"),
-                N_("Region"),
-                N_("Services"),
-                N_("Estimated amount"),
-                N_("Currency"),
-                N_("Submitted"),
-                N_("Deadline"),
-                N_("Rejection reason"),
-            )
-        ]
-    )
-    for row in rows:
-        writer.writerow(_csv_cells(page, row))
-    day = utc_now().date().isoformat()
-    return Response(
-        "\ufeff" + buffer.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="opportunities-{day}.csv"'
-        },
+    actor, filters, tr = page.actor, args.filters, page.tr
+    header = [
+        tr.gettext(text)
+        for text in (
+            N_("Customer"),
+            N_("Kind"),
+            N_("State"),
+            N_("Region"),
+            N_("Services"),
+            N_("Estimated amount"),
+            N_("Currency"),
+            N_("Submitted"),
+            N_("Deadline"),
+            N_("Rejection reason"),
+        )
+    ]
+
+    def pieces(session: Session) -> Iterator[str]:
+        rows = queries.every(session, actor, filters)
+        return csv_stream(header, rows, lambda row: _csv_cells(page, row))
+
+    return csv_download(
+        page.request, "opportunities", pieces, page.settings.display_timezone
     )
 
 
