@@ -3,6 +3,7 @@ bills and the policies, signed like every native call."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from partnercenter.billing.models import UsageLine
+from partnercenter.core.clock import utc_now
 from partnercenter.core.i18n import translator
 from partnercenter.incentives import service as incentives
 from partnercenter.incentives.service import PolicyInput
@@ -156,6 +158,27 @@ class TestChargeInput:
 
 
 class TestMonthlyBills:
+    def test_a_charge_from_the_future_is_refused_past_the_clock_tolerance(
+        self, app: FastAPI, client: TestClient, db: Session
+    ) -> None:
+        api = Api(app, client, db)
+        now = utc_now()
+        charge = {"customer_id": api.customer_id, "amount": "1.00"}
+
+        late = (now + dt.timedelta(minutes=16)).isoformat()
+        response = api.charge({**charge, "charge_id": "ahead", "occurred_at": late})
+        assert response.status_code == 400
+        [problem] = response.json()["problems"]
+        assert problem["field"] == "charges[0].occurred_at"
+        assert "15" in problem["message"]
+        assert api.count(UsageLine) == 0
+
+        # A billing clock a few minutes ahead of this one is still believed.
+        close = (now + dt.timedelta(minutes=10)).isoformat()
+        response = api.charge({**charge, "charge_id": "close", "occurred_at": close})
+        assert response.status_code == 200, response.text
+        assert response.json()["results"][0]["status"] == "posted"
+
     def test_the_partner_reads_its_customers_bills(
         self, app: FastAPI, client: TestClient, db: Session
     ) -> None:

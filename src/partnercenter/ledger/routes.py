@@ -30,6 +30,7 @@ from partnercenter.api.auth import ApiActor, raw_body
 from partnercenter.api.errors import error_responses
 from partnercenter.billing.models import BillType, ChargeMode
 from partnercenter.core.actor import Actor
+from partnercenter.core.clock import utc_now
 from partnercenter.core.errors import FieldProblem, InvalidInput
 from partnercenter.core.i18n import N_
 from partnercenter.core.money import (
@@ -623,8 +624,9 @@ class ChargeIn(BaseModel):
     )
     occurred_at: dt.datetime | None = Field(
         default=None,
-        description="When the usage happened, ISO 8601 with a time zone; its month in "
-        "Asia/Shanghai is the bill cycle. Default: when posted.",
+        description="When the usage happened, ISO 8601 with a time zone, at most 15 "
+        "minutes after the server's clock; its month in Asia/Shanghai is the bill cycle. "
+        "Default: when posted.",
     )
 
 
@@ -734,7 +736,24 @@ def _occurred_at(
             )
         )
         return None
+    if moment > utc_now() + CLOCK_TOLERANCE:
+        problems.append(
+            FieldProblem(
+                prefix + "occurred_at",
+                N_(
+                    "A charge cannot have happened later than now; a difference of "
+                    "up to %(minutes)s minutes between clocks is allowed."
+                ),
+                {"minutes": CLOCK_TOLERANCE // dt.timedelta(minutes=1)},
+            )
+        )
+        return None
     return moment.astimezone(dt.UTC)
+
+
+CLOCK_TOLERANCE = dt.timedelta(minutes=15)
+"""How far ahead of this server's clock a charge's ``occurred_at`` may be: the billing
+system's clock may run a little ahead, a charge from the future cannot be real."""
 
 
 @router.post(
