@@ -410,6 +410,43 @@ class TestDistributors:
         assert w.conserved(parent)
         assert w.conserved(child.id)
 
+    def test_resellers_share_the_distributors_voucher_count(
+        self, tiers: tuple[World, factories.OrgWithAdmin]
+    ) -> None:
+        w, first = tiers
+        second = factories.partner(
+            w.db, PartnerType.RESELLER, parent=w.partner.organisation
+        )
+        parent = w.quota(max_vouchers=3)
+        children = {
+            reseller.organisation.id: service.grant_to_reseller(
+                w.db,
+                w.actor,
+                quota_id=parent,
+                reseller_id=reseller.organisation.id,
+                amount=30_000,
+            )
+            for reseller in (first, second)
+        }
+        assert {child.max_vouchers for child in children.values()} == {3}
+
+        def issue(reseller: factories.OrgWithAdmin) -> service.IssueOutcome:
+            customers = [w.customer(partner=reseller.organisation) for _ in range(2)]
+            return w.issue(
+                children[reseller.organisation.id].id,
+                *customers,
+                indirect_partner_id=reseller.organisation.id,
+            )
+
+        assert len(issue(first).issued) == 2
+        # The distributor's quota allows three vouchers in all: the second reseller gets one.
+        outcome = issue(second)
+        assert len(outcome.issued) == 1
+        assert [code for _, code, _ in outcome.refused] == [errors.TOO_MANY_VOUCHERS]
+        assert w.quota_row(parent).issued_count == 3
+        assert [w.quota_row(c.id).issued_count for c in children.values()] == [2, 1]
+        assert all(w.conserved(q) for q in (parent, *(c.id for c in children.values())))
+
     def test_the_reseller_sees_only_its_quota_and_cannot_act_for_others(
         self, tiers: tuple[World, factories.OrgWithAdmin]
     ) -> None:

@@ -84,6 +84,8 @@ class VoucherQuota(Base):
     max_vouchers: Mapped[int] = mapped_column(Integer)
     """How many vouchers may be issued from the quota in all."""
     issued_count: Mapped[int] = mapped_column(Integer, default=0)
+    """Vouchers issued from the quota, and for a distributor's quota also those its
+    resellers issued from the quotas granted from it."""
     service_types: Mapped[list[str]]
     """Cloud service type codes the vouchers may pay for; empty means any."""
     new_customers_only: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -562,8 +562,12 @@ def _customer_refusal(
     return _capacity_refusal(quota, face_value)
 
 
+def _count_used_up(quota: VoucherQuota) -> bool:
+    return quota.issued_count >= quota.max_vouchers
+
+
 def _capacity_refusal(quota: VoucherQuota, face_value: int) -> str | None:
-    if quota.issued_count >= quota.max_vouchers:
+    if _count_used_up(quota):
         return errors.TOO_MANY_VOUCHERS
     if quota.balance < face_value:
         return errors.QUOTA_INSUFFICIENT
@@ -614,9 +618,13 @@ def issue(
     asked_types = clean_service_types(service_types)
 
     associations = _share_lock_associations(session, ids)
-    quota = _lock_quotas(session, [quota_id]).get(quota_id)
+    family = _quota_family(session, [quota_id])
+    quota = family.get(quota_id)
     if quota is None or quota.organisation_id != partner_id:
         raise NoSuchQuota()
+    # A reseller's voucher counts on the distributor's quota as well: the distributor's
+    # count bounds what it and its resellers issue from that quota together.
+    parent = family.get(quota.parent_id) if quota.parent_id else None
     now = utc_now()
     asked = _Asked(
         face_value=face_value,
@@ -640,10 +648,15 @@ def issue(
             returning=returning,
             face_value=face_value,
         )
+        if code is None and parent is not None and _count_used_up(parent):
+            code = errors.TOO_MANY_VOUCHERS
         if code is not None:
             outcome.refuse(customer_id, code)
             continue
         voucher = _new_voucher(actor, quota, customer_id, asked, now)
+        if parent is not None:
+            parent.issued_count += 1
+            parent.updated_at = now
         session.add(voucher)
         outcome.issued.append((customer_id, voucher.id))
 
