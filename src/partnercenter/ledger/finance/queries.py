@@ -383,6 +383,12 @@ class ChargePage:
 def charges(
     session: Session, currency: str, timezone: str, filters: ChargeFilter
 ) -> ChargePage:
+    """The consumption and refund transfers, newest first.
+
+    The page lists ledger transfers, so a charge that vouchers paid in full (it moves no
+    cash and writes no transfer) is not among them; the billing module's usage lines and
+    monthly bills have every charge.
+    """
     kinds = (
         [CHARGE_KINDS[filters.kind]]
         if filters.kind in CHARGE_KINDS
