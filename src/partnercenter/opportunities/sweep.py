@@ -1,12 +1,7 @@
 """Rejecting every opportunity whose deadline passed, in set-based statements.
 
 One ``UPDATE`` closes the overdue rows; the audit events, the in-console notices and the
-emails are written by one ``INSERT … SELECT`` each over exactly the rows it closed. Every
-closed row has its audit event; each reader hears once per pass: a reader whose several
-opportunities expired together (a worker that was stopped over many deadlines, a busy day)
-gets one notice pointing at the list of rejected opportunities and one email naming the first
-:data:`DIGEST_LINES` by customer, not one of each per opportunity. A single opportunity is
-announced as before, with its own link. On
+emails are written by one ``INSERT … SELECT`` each over exactly the rows it closed. On
 PostgreSQL the four are one statement (the ``UPDATE … RETURNING`` and the inserts as
 data-modifying CTEs), so the closed rows are read once; SQLite has no such CTEs, so there the
 ``UPDATE`` marks the rows with a token of the pass and the inserts select them by it.
@@ -14,6 +9,12 @@ data-modifying CTEs), so the closed rows are read once; SQLite has no such CTEs,
 A row already closed is not matched again, so a worker stopped over a deadline rejects it once
 when it starts again, and two workers racing on PostgreSQL cannot both close the same row (the
 second waits for the first's row locks and then finds the row no longer open).
+
+Every closed row has its audit event, but each reader hears of a pass once: a reader whose
+several opportunities expired together (a worker that was stopped over many deadlines, a busy
+day) gets one notice pointing at the list of rejected opportunities and one email naming the
+first :data:`DIGEST_LINES` by customer, not one of each per opportunity. A single opportunity
+is announced like any rejection, with its own link.
 """
 
 from __future__ import annotations
