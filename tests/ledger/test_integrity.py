@@ -162,6 +162,32 @@ class TestTheDatabaseRefuses:
         db.rollback()
         assert verify(db).clean
 
+    @pytest.mark.postgresql_only
+    def test_the_reference_checks_look_rows_up_by_key_whatever_the_tables_size(
+        self, db: Session
+    ) -> None:
+        # A connection keeps a trigger function's plan; one made while the transfers
+        # table was nearly empty scanned all of it for every entry once it had grown.
+        settings = dict(
+            db.execute(
+                text(
+                    "SELECT proname, array_to_string(proconfig, ',') FROM pg_proc "
+                    "WHERE proname IN ('ledger_check_entry_sides', "
+                    "'ledger_check_transfer_accounts')"
+                )
+            ).all()
+        )
+        assert set(settings) == {
+            "ledger_check_entry_sides",
+            "ledger_check_transfer_accounts",
+        }
+        for config in settings.values():
+            assert {
+                "enable_seqscan=off",
+                "enable_hashjoin=off",
+                "enable_mergejoin=off",
+            } <= set(config.split(","))
+
     def test_an_account_with_entries_cannot_be_deleted(self, db: Session) -> None:
         books = _books(db)
 

@@ -14,7 +14,10 @@ a little more, with one set-based query per statement:
 * every entry's transfer exists and the entry's account is one of that transfer's two sides
   (a key could only say that the account exists).
 
-A failed check raises PostgreSQL's foreign-key error, so callers see what a key would have
+Each check looks the rows up by their primary keys, whatever the tables' size: sequential
+scans and hash and merge joins are off inside the two functions. PL/pgSQL keeps a function's
+plan for as long as the connection lives, so a plan made while the tables were nearly empty
+would otherwise go on scanning the whole table of transfers for every entry once it is large. A failed check raises PostgreSQL's foreign-key error, so callers see what a key would have
 raised. A key also stops the row it refers to from being deleted; entries and transfers are
 append-only already, and accounts that carry entries now refuse to be deleted. SQLite keeps
 its foreign keys: a per-row check is what it does anyway.
@@ -57,7 +60,8 @@ KEYS = {
 }
 
 UP = """
-CREATE FUNCTION ledger_check_transfer_accounts() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION ledger_check_transfer_accounts() RETURNS trigger LANGUAGE plpgsql
+    SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 BEGIN
     IF EXISTS (
         SELECT 1 FROM written_transfers AS t
@@ -75,7 +79,8 @@ CREATE TRIGGER ledger_transfers_accounts_exist AFTER INSERT ON ledger_transfers
     REFERENCING NEW TABLE AS written_transfers
     FOR EACH STATEMENT EXECUTE FUNCTION ledger_check_transfer_accounts();
 
-CREATE FUNCTION ledger_check_entry_sides() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION ledger_check_entry_sides() RETURNS trigger LANGUAGE plpgsql
+    SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 BEGIN
     IF EXISTS (
         SELECT 1 FROM written_entries AS e
