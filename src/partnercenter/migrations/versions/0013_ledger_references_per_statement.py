@@ -17,9 +17,14 @@ a little more, with one set-based query per statement:
 Each check looks the rows up by their primary keys, whatever the tables' size: sequential
 scans and hash and merge joins are off inside the two functions. PL/pgSQL keeps a function's
 plan for as long as the connection lives, so a plan made while the tables were nearly empty
-would otherwise go on scanning the whole table of transfers for every entry once it is large. A failed check raises PostgreSQL's foreign-key error, so callers see what a key would have
+would otherwise go on scanning the whole table of transfers for every entry once it is large.
+
+A failed check raises PostgreSQL's foreign-key error, so callers see what a key would have
 raised. A key also stops the row it refers to from being deleted; entries and transfers are
-append-only already, and accounts that carry entries now refuse to be deleted. SQLite keeps
+append-only already, and accounts that carry entries now refuse to be deleted. Unlike a key,
+the checks lock nothing: an account with no entries yet, deleted by hand while its first
+transfer is being written, could leave that transfer naming no account. The product never
+deletes accounts, and ``partnercenter ledger verify`` reports such a transfer. SQLite keeps
 its foreign keys: a per-row check is what it does anyway.
 
 Account rows change with every transfer; a fifth of each page of them is now left free, so
