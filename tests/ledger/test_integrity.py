@@ -166,8 +166,9 @@ class TestTheDatabaseRefuses:
     def test_the_reference_checks_look_rows_up_by_key_whatever_the_tables_size(
         self, db: Session
     ) -> None:
-        # A connection keeps a trigger function's plan; one made while the transfers
-        # table was nearly empty scanned all of it for every entry once it had grown.
+        # A connection keeps a trigger function's plan until the statistics change; one
+        # made while the transfers table was nearly empty scanned all of it for every
+        # entry once it had grown.
         settings = dict(
             db.execute(
                 text(

@@ -181,16 +181,13 @@ ones many transfers share, so taking them last also holds them for the shortest 
 """
 
 
-def _on_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
 def lock_accounts(session: Session, ids: Sequence[int]) -> dict[int, AccountState]:
     """The accounts' current state, locked until the transaction ends, taken in the
     order of :data:`SIDE`."""
     wanted = sorted(set(ids))
     # An array parameter has no length limit: PostgreSQL locks them all in one statement.
-    step = max(len(wanted), 1) if _on_postgresql(session) else CHUNK
+    on_postgresql = session.get_bind().dialect.name == "postgresql"
+    step = max(len(wanted), 1) if on_postgresql else CHUNK
     if len(wanted) > step:
         # Locked a chunk at a time, so the chunks must follow the one order too.
         sides: list[tuple[int, int]] = []

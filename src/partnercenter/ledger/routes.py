@@ -718,6 +718,11 @@ def _charge_of(
     )
 
 
+CLOCK_TOLERANCE = dt.timedelta(minutes=15)
+"""How far ahead of this server's clock a charge's ``occurred_at`` may be: the billing
+system's clock may run a little ahead, a charge from the future cannot be real."""
+
+
 def _occurred_at(
     value: object, prefix: str, problems: list[FieldProblem]
 ) -> dt.datetime | None:
@@ -749,11 +754,6 @@ def _occurred_at(
         )
         return None
     return moment.astimezone(dt.UTC)
-
-
-CLOCK_TOLERANCE = dt.timedelta(minutes=15)
-"""How far ahead of this server's clock a charge's ``occurred_at`` may be: the billing
-system's clock may run a little ahead, a charge from the future cannot be real."""
 
 
 @router.post(

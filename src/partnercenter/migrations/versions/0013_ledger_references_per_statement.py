@@ -16,8 +16,9 @@ a little more, with one set-based query per statement:
 
 Each check looks the rows up by their primary keys, whatever the tables' size: sequential
 scans and hash and merge joins are off inside the two functions. PL/pgSQL keeps a function's
-plan for as long as the connection lives, so a plan made while the tables were nearly empty
-would otherwise go on scanning the whole table of transfers for every entry once it is large.
+plan until the tables' statistics change (with autovacuum off, for as long as the connection
+lives), so a plan made while the tables were nearly empty could otherwise go on scanning the
+whole table of transfers for every entry once it is large.
 
 A failed check raises PostgreSQL's foreign-key error, so callers see what a key would have
 raised. A key also stops the row it refers to from being deleted; entries and transfers are
