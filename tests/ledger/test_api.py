@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 import pytest
+import structlog
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx2 import Response
@@ -23,6 +24,8 @@ from sqlalchemy.orm import Session
 from partnercenter.customers.models import AssociationMode
 from partnercenter.identity import credentials
 from partnercenter.identity.models import Organisation, PartnerType
+from partnercenter.ledger import fastlane
+from partnercenter.ledger import service as ledger_service
 from partnercenter.ledger.models import Batch, Transfer, TransferKind
 from partnercenter.ledger.verify import verify
 from tests import factories
@@ -94,10 +97,11 @@ class Api:
         idem: str | None = None,
         lang: str | None = None,
         query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Response:
         """A signed request; money writes get a fresh Idempotency-Key unless ``idem``
         names one."""
-        headers: dict[str, str] = {}
+        headers = dict(headers or {})
         if method != "GET":
             headers["Idempotency-Key"] = idem or f"k-{uuid.uuid4().hex}"
         if lang:
@@ -190,6 +194,50 @@ class TestAllocationsAndReclaims:
             "debt": "0.00",
         }
         api.clean()
+
+    def test_an_allocation_answers_with_the_request_id_and_is_logged(
+        self, api: Api
+    ) -> None:
+        with structlog.testing.capture_logs() as logs:
+            response = api.allocate("1.00", headers={"X-Request-Id": "trace-0123456789"})
+
+        assert response.status_code == 201, response.text
+        assert response.headers["x-request-id"] == "trace-0123456789"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert int(response.headers["content-length"]) == len(response.content)
+        lines = [line for line in logs if line["event"] == "http.request"]
+        assert [(line["path"], line["status"]) for line in lines] == [
+            ("/api/v1/ledger/allocations", 201)
+        ]
+        posted = api.allocate("1.00")
+        assert len(posted.headers["x-request-id"]) == 32  # one of its own
+        assert posted.headers["x-request-id"] != "trace-0123456789"
+
+    def test_an_unexpected_failure_answers_500_and_is_logged(
+        self, app: FastAPI, api: Api, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def broken(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("the database went away")
+
+        # Where each backend's request turns into a transfer: the lane's group call on
+        # PostgreSQL, the service on SQLite.
+        monkeypatch.setattr(fastlane._Group, "_call", broken)
+        monkeypatch.setattr(ledger_service, "allocate", broken)
+        client = TestClient(app, raise_server_exceptions=False)
+        api.client, kept = client, api.client
+        try:
+            with structlog.testing.capture_logs() as logs:
+                response = api.allocate("1.00")
+        finally:
+            api.client = kept
+
+        assert response.status_code == 500
+        assert response.text == "Internal Server Error"
+        assert response.headers["x-request-id"]
+        assert [
+            line["status"] for line in logs if line["event"] == "http.request"
+        ] == [500]
+        assert api.transfers(TransferKind.ALLOCATE) == 0
 
     def test_a_reclaim_takes_back_what_the_customer_has_not_spent(
         self, api: Api

@@ -18,6 +18,7 @@ BSS-compatible one map the :class:`SignatureError` reasons to their own error co
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import re
@@ -178,7 +179,9 @@ def parse_authorization(value: str | None) -> Authorization:
     return Authorization(match["access"], names, match["signature"].lower())
 
 
+@functools.lru_cache(maxsize=512)
 def canonical_uri(raw_path: str) -> str:
+    # Cached: a server signs the same few paths over and over.
     segments = unquote(raw_path).split("/")
     path = "/".join(quote(segment, safe="~") for segment in segments)
     return path if path.endswith("/") else path + "/"
@@ -236,7 +239,7 @@ def string_to_sign(canonical: str, sdk_date: str) -> str:
 
 def signature(secret_key: str | bytes, text: str) -> str:
     key = secret_key.encode() if isinstance(secret_key, str) else secret_key
-    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key, text.encode(), "sha256").hex()
 
 
 def lowered(headers: Mapping[str, str]) -> dict[str, str]:
@@ -266,7 +269,17 @@ def _check_date(value: str | None, now: dt.datetime, window: dt.timedelta) -> st
     if not _DATE.match(value):
         raise SignatureError(SignatureFailure.DATE_MALFORMED)
     try:
-        moment = dt.datetime.strptime(value, DATE_FORMAT).replace(tzinfo=dt.UTC)
+        # The pattern above fixed every digit's place (DATE_FORMAT); strptime costs a
+        # tenth of a signature check.
+        moment = dt.datetime(
+            int(value[0:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(value[9:11]),
+            int(value[11:13]),
+            int(value[13:15]),
+            tzinfo=dt.UTC,
+        )
     except ValueError:
         raise SignatureError(SignatureFailure.DATE_MALFORMED) from None
     # The scheme carries no nonce, so a captured request can be replayed until the window

@@ -26,16 +26,22 @@ import psycopg
 from anyio import to_thread
 from fastapi import Request
 from sqlalchemy.engine import make_url
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from partnercenter.core.actor import Actor
 from partnercenter.core.clock import utc_now
 from partnercenter.core.errors import DomainError
 from partnercenter.core.i18n import best_locale
-from partnercenter.core.logging import get_logger
+from partnercenter.core.logging import bind_request, clear_request, get_logger
 from partnercenter.ledger import fastpath, idempotency, service
 from partnercenter.ledger.errors import NotADistributor
 from partnercenter.ledger.models import TransferKind
+from partnercenter.web.middleware import (
+    COMMON_HEADERS,
+    INTERNAL_ERROR_TEXT,
+    incoming_request_id,
+    log_request,
+)
 
 log = get_logger("partnercenter.ledger")
 
@@ -279,29 +285,52 @@ Lane = Callable[["FastLane", Request, bytes], Awaitable[Answer]]
 
 
 class FastLane:
-    def __init__(self, app: ASGIApp, lanes: Mapping[str, Lane] | None = None) -> None:
-        self.app = app
+    """Serves the lane's paths on PostgreSQL, in front of the framework's middleware.
+
+    The application hands a request over before any middleware sees it (see
+    :class:`partnercenter.app.Application`), so the lane does itself what the request
+    middleware does for every other path: the request id (bound for the logs and sent back
+    as ``X-Request-Id``), the common headers, the request's log line, and a 500 for an
+    unexpected error, which is then raised on for the server to log.
+    """
+
+    def __init__(self, lanes: Mapping[str, Lane] | None = None) -> None:
         self.lanes = dict(lanes or {})
+        self.paths = frozenset(PATHS).union(self.lanes)
+
+    def takes(self, scope: Scope) -> bool:
+        return (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] in self.paths
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] != "POST"
-            or (scope["path"] not in PATHS and scope["path"] not in self.lanes)
-            or scope["app"].state.engine.dialect.name != "postgresql"
-        ):
-            await self.app(scope, receive, send)
-            return
+        request_id = incoming_request_id(scope)
+        scope["state"] = {"request_id": request_id, "set_cookies": []}
+        bind_request(request_id)
+        started = time.perf_counter()
+        status = 500
+        sending = False
+        try:
+            status, content, headers = await self._answer(scope, receive)
+            sending = True
+            await _send(send, status, content, headers, request_id)
+        except Exception:
+            status = 500
+            if not sending:
+                await _send(send, 500, INTERNAL_ERROR_TEXT, PLAIN_TEXT, request_id)
+            raise
+        finally:
+            log_request(scope, status, started)
+            clear_request()
+
+    async def _answer(self, scope: Scope, receive: Receive) -> Answer:
         body = await _body(receive)
         request = Request(scope)
         lane = self.lanes.get(scope["path"])
         if lane is not None:
-            status, content, extra = await lane(self, request, body)
-            await send(
-                {"type": "http.response.start", "status": status, "headers": extra}
-            )
-            await send({"type": "http.response.body", "body": content})
-            return
+            return await lane(self, request, body)
         try:
             status, payload, replayed = await self._transfer(
                 request, body, PATHS[scope["path"]]
@@ -314,13 +343,10 @@ class FastLane:
                 request.headers.get("accept-language"), settings.locale
             )
             status, payload, replayed = error.status, error_body(error, locale), False
-        headers = [(b"content-type", b"application/json")]
+        headers = [JSON_TYPE]
         if replayed:
             headers.append((b"idempotent-replayed", b"true"))
-        await send(
-            {"type": "http.response.start", "status": status, "headers": headers}
-        )
-        await send({"type": "http.response.body", "body": json.dumps(payload).encode()})
+        return status, json.dumps(payload).encode(), headers
 
     def pool(self, request: Request) -> _Pool:
         """The pool of the running event loop, opened on first use."""
@@ -353,7 +379,8 @@ class FastLane:
         service.require_partner(actor)
         if indirect and actor.organisation_kind != "distributor":
             raise NotADistributor()
-        fingerprint = idempotency.request_hash(request.method, request.url.path, body)
+        # The lane's paths hold nothing that the URL would escape: this is the URL's path.
+        fingerprint = idempotency.request_hash("POST", request.scope["path"], body)
         currency = request.app.state.settings.currency
         item = new_item(
             key,
@@ -414,6 +441,32 @@ def close_pools(app: Any) -> None:
     for pool in list(pools.values()):
         pool.close()
     pools.clear()
+
+
+JSON_TYPE = (b"content-type", b"application/json")
+PLAIN_TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
+
+
+async def _send(
+    send: Send,
+    status: int,
+    content: bytes,
+    headers: list[tuple[bytes, bytes]],
+    request_id: str,
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                *headers,
+                (b"content-length", str(len(content)).encode()),
+                (b"x-request-id", request_id.encode()),
+                *COMMON_HEADERS,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
 
 
 async def _body(receive: Receive) -> bytes:

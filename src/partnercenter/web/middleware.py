@@ -30,9 +30,20 @@ CONSOLE_SECURITY_HEADERS = [
     (b"referrer-policy", b"same-origin"),
 ]
 COMMON_HEADERS = [(b"x-content-type-options", b"nosniff")]
+INTERNAL_ERROR_TEXT = b"Internal Server Error"
+INTERNAL_ERROR_START: Message = {
+    "type": "http.response.start",
+    "status": 500,
+    "headers": [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(INTERNAL_ERROR_TEXT)).encode()),
+    ],
+}
+INTERNAL_ERROR_BODY: Message = {"type": "http.response.body", "body": INTERNAL_ERROR_TEXT}
 
 
-def _incoming_request_id(scope: Scope) -> str:
+def incoming_request_id(scope: Scope) -> str:
+    """The caller's ``X-Request-Id`` when it is a plausible id, else a new one."""
     for name, value in scope.get("headers", []):
         if name == b"x-request-id":
             text = str(value.decode("latin-1"))
@@ -51,7 +62,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
 
-        request_id = _incoming_request_id(scope)
+        request_id = incoming_request_id(scope)
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["set_cookies"] = []
@@ -59,10 +70,12 @@ class RequestContextMiddleware:
         is_api = scope["path"].startswith(self.api_prefixes)
         started = time.perf_counter()
         status = 500
+        responding = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responding
             if message["type"] == "http.response.start":
+                responding = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
@@ -78,15 +91,28 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Answered here rather than by the framework's last resort, so that the 500
+            # too carries the request id; the error goes on to be logged by the server.
+            if not responding:
+                await send_with_headers(dict(INTERNAL_ERROR_START))
+                await send_with_headers(INTERNAL_ERROR_BODY)
+            status = 500
+            raise
         finally:
-            log.info(
-                "http.request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                ms=round((time.perf_counter() - started) * 1000, 1),
-            )
+            log_request(scope, status, started)
             clear_request()
+
+
+def log_request(scope: Scope, status: int, started: float) -> None:
+    """The one log line of a request; ``started`` is its ``time.perf_counter()``."""
+    log.info(
+        "http.request",
+        method=scope["method"],
+        path=scope["path"],
+        status=status,
+        ms=round((time.perf_counter() - started) * 1000, 1),
+    )
 
 
 def cookie_header(
