@@ -307,7 +307,9 @@ class FastLane:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = incoming_request_id(scope)
-        scope["state"] = {"request_id": request_id, "set_cookies": []}
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["set_cookies"] = []
         bind_request(request_id)
         started = time.perf_counter()
         status = 500
@@ -317,7 +319,6 @@ class FastLane:
             sending = True
             await _send(send, status, content, headers, request_id)
         except Exception:
-            status = 500
             if not sending:
                 await _send(send, 500, INTERNAL_ERROR_TEXT, PLAIN_TEXT, request_id)
             raise
