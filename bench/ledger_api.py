@@ -108,7 +108,7 @@ class Setup:
 
     workers: int = 2
     """uvicorn worker processes."""
-    clients: int = 16
+    clients: int = 32
     """Keep-alive connections of the load generator."""
     processes: int = 1
     """Load processes (0: the clients run in this process)."""
@@ -662,6 +662,7 @@ SWEEP = [
     Setup(workers=2, clients=8, processes=1),
     Setup(workers=2, clients=16, processes=1),
     Setup(workers=2, clients=32, processes=1),
+    Setup(workers=2, clients=64, processes=1),
     Setup(workers=2, clients=16, processes=0),
     Setup(workers=2, clients=16, processes=1, loop="asyncio", http="h11"),
 ]

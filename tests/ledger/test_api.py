@@ -199,7 +199,9 @@ class TestAllocationsAndReclaims:
         self, api: Api
     ) -> None:
         with structlog.testing.capture_logs() as logs:
-            response = api.allocate("1.00", headers={"X-Request-Id": "trace-0123456789"})
+            response = api.allocate(
+                "1.00", headers={"X-Request-Id": "trace-0123456789"}
+            )
 
         assert response.status_code == 201, response.text
         assert response.headers["x-request-id"] == "trace-0123456789"
@@ -234,9 +236,9 @@ class TestAllocationsAndReclaims:
         assert response.status_code == 500
         assert response.text == "Internal Server Error"
         assert response.headers["x-request-id"]
-        assert [
-            line["status"] for line in logs if line["event"] == "http.request"
-        ] == [500]
+        assert [line["status"] for line in logs if line["event"] == "http.request"] == [
+            500
+        ]
         assert api.transfers(TransferKind.ALLOCATE) == 0
 
     def test_a_reclaim_takes_back_what_the_customer_has_not_spent(

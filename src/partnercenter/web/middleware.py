@@ -39,7 +39,10 @@ INTERNAL_ERROR_START: Message = {
         (b"content-length", str(len(INTERNAL_ERROR_TEXT)).encode()),
     ],
 }
-INTERNAL_ERROR_BODY: Message = {"type": "http.response.body", "body": INTERNAL_ERROR_TEXT}
+INTERNAL_ERROR_BODY: Message = {
+    "type": "http.response.body",
+    "body": INTERNAL_ERROR_TEXT,
+}
 
 
 def incoming_request_id(scope: Scope) -> str:
