@@ -101,7 +101,11 @@ def create_app(
 
     if engine.dialect.name == "postgresql":
         app.lane = FastLane(bss_lanes())
-    app.add_middleware(RequestContextMiddleware, api_prefixes=API_PREFIXES)
+    app.add_middleware(
+        RequestContextMiddleware,
+        api_prefixes=API_PREFIXES,
+        max_body=settings.max_request_kb * 1024,
+    )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_error_handlers(app)
     _include_routers(app)

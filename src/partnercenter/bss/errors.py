@@ -45,6 +45,7 @@ DOMAIN_CODES: dict[str, tuple[int, str]] = {
     "not_your_reseller": (400, "CBC.99000037"),
     "not_a_distributor": (400, "CBC.99000037"),
     "invalid_amount": (400, BAD_PARAMETER),
+    "request_too_large": (413, BAD_PARAMETER),
     # customers
     "external_account_taken": (400, "CBC.99000039"),
     "account_name_taken": (400, "CBC.99000038"),

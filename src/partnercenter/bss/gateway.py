@@ -43,7 +43,7 @@ from partnercenter.bss.errors import BssError
 from partnercenter.bss.models import SeenSignature
 from partnercenter.core.actor import Actor
 from partnercenter.core.clock import utc_now
-from partnercenter.core.errors import DomainError
+from partnercenter.core.errors import DomainError, RequestTooLarge
 from partnercenter.core.i18n import N_, Translator, best_locale, translator
 from partnercenter.core.logging import get_logger
 from partnercenter.core.settings import Settings
@@ -127,7 +127,14 @@ def operation(
         OPERATIONS[name] = op
 
         async def endpoint(request: Request) -> Response:
-            body = await request.body()
+            try:
+                body = await request.body()
+            except RequestTooLarge as error:
+                # Sent without a Content-Length (one that says too much is refused before
+                # any route): the refusal in this face's shape.
+                tr = translator(locale_of(request, request.app.state.settings))
+                status, data = errors.from_domain(error, tr)
+                return wire.json_response(data, status, {"Connection": "close"})
             return await to_thread.run_sync(_serve, request, op, body)
 
         endpoint.__name__ = f"bss_{name}"

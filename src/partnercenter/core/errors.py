@@ -99,5 +99,16 @@ class RateLimited(DomainError):
         self.retry_after = retry_after
 
 
+class RequestTooLarge(DomainError):
+    code = "request_too_large"
+    status = 413
+    default_message = N_(
+        "The request is larger than %(size)s KB, the most this server takes."
+    )
+
+    def __init__(self, *, limit: int) -> None:
+        super().__init__(size=limit // 1024)
+
+
 class NotMigrated(RuntimeError):
     """The database schema is not at the version this code expects."""

@@ -120,6 +120,13 @@ class Settings(BaseSettings):
         description="Refuse a signed write to the BSS-compatible API that arrives again "
         "byte for byte (same key, same signature) within the signature window.",
     )
+    max_request_kb: int = Field(
+        default=8192,
+        ge=64,
+        description="The largest request body the server takes, in KB; a larger one is "
+        "refused with 413 (at once when its Content-Length says so). A batch of 10,000 "
+        "allocations is about 1 MB, a console upload at most 2 MB.",
+    )
     fast_path_pool_size: int = Field(
         default=16,
         description="Connections kept for single allocations and reclaims on PostgreSQL.",

@@ -30,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 
 from partnercenter.core.actor import Actor
 from partnercenter.core.clock import utc_now
-from partnercenter.core.errors import DomainError
+from partnercenter.core.errors import DomainError, RequestTooLarge
 from partnercenter.core.i18n import best_locale
 from partnercenter.core.logging import bind_request, clear_request, get_logger
 from partnercenter.ledger import fastpath, idempotency, service
@@ -39,8 +39,10 @@ from partnercenter.ledger.models import TransferKind
 from partnercenter.web.middleware import (
     COMMON_HEADERS,
     INTERNAL_ERROR_TEXT,
+    declared_length,
     incoming_request_id,
     log_request,
+    refusal,
 )
 
 log = get_logger("partnercenter.ledger")
@@ -327,9 +329,13 @@ class FastLane:
             clear_request()
 
     async def _answer(self, scope: Scope, receive: Receive) -> Answer:
-        body = await _body(receive)
-        request = Request(scope)
         lane = self.lanes.get(scope["path"])
+        limit = scope["app"].state.settings.max_request_kb * 1024
+        try:
+            body = await _body(scope, receive, limit)
+        except RequestTooLarge as error:
+            return refusal(scope, error, api=True, bss=lane is not None)
+        request = Request(scope)
         if lane is not None:
             return await lane(self, request, body)
         try:
@@ -470,11 +476,21 @@ async def _send(
     await send({"type": "http.response.body", "body": content})
 
 
-async def _body(receive: Receive) -> bytes:
+async def _body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The request's body, or :class:`RequestTooLarge` past ``limit`` bytes (before
+    reading any when the Content-Length says so)."""
+    declared = declared_length(scope)
+    if declared is not None and declared > limit:
+        raise RequestTooLarge(limit=limit)
     chunks = []
+    size = 0
     while True:
         message = await receive()
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLarge(limit=limit)
+        chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
 

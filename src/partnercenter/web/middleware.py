@@ -5,14 +5,18 @@ Written as plain ASGI (not ``BaseHTTPMiddleware``) because it sits on every API 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
 from http.cookies import SimpleCookie
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from partnercenter.core.errors import DomainError, RequestTooLarge
+from partnercenter.core.i18n import best_locale, translator
 from partnercenter.core.logging import bind_request, clear_request, get_logger
 
 log = get_logger("partnercenter.http")
@@ -55,10 +59,77 @@ def incoming_request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
+BSS_PREFIXES = ("/v2/", "/v3/")
+"""Where the BSS-compatible face answers, in its own error shape."""
+JSON_TYPE = (b"content-type", b"application/json")
+TEXT_TYPE = (b"content-type", b"text/plain; charset=utf-8")
+
+
+def declared_length(scope: Scope) -> int | None:
+    """The request's Content-Length, when it sends a usable one."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def limited(receive: Receive, limit: int) -> Receive:
+    """``receive`` that raises :class:`RequestTooLarge` once more than ``limit`` bytes of
+    body have come (for a body sent without a Content-Length)."""
+    seen = 0
+
+    async def limited_receive() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise RequestTooLarge(limit=limit)
+        return message
+
+    return limited_receive
+
+
+def refusal(
+    scope: Scope, error: DomainError, *, api: bool, bss: bool
+) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """Status, body and headers of a refusal made before any route, in the caller's
+    language: in the BSS shape on that face, as the native API's JSON on the others, as
+    text on the console. The connection is closed after it, since the body is not read."""
+    from partnercenter.app import error_body
+    from partnercenter.bss.errors import from_domain
+
+    settings = scope["app"].state.settings
+    headers = Headers(scope=scope)
+    closing = (b"connection", b"close")
+    if bss:
+        language = headers.get("x-language") or headers.get("accept-language")
+        status, found = from_domain(
+            error, translator(best_locale(language, settings.locale))
+        )
+        return (
+            status,
+            json.dumps(found, ensure_ascii=False).encode(),
+            [JSON_TYPE, closing],
+        )
+    locale = best_locale(headers.get("accept-language"), settings.locale)
+    if api:
+        body = json.dumps(error_body(error, locale), ensure_ascii=False).encode()
+        return error.status, body, [JSON_TYPE, closing]
+    return error.status, error.render(translator(locale)).encode(), [TEXT_TYPE, closing]
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, api_prefixes: tuple[str, ...]) -> None:
+    def __init__(
+        self, app: ASGIApp, *, api_prefixes: tuple[str, ...], max_body: int
+    ) -> None:
         self.app = app
         self.api_prefixes = api_prefixes
+        self.max_body = max_body
+        """The largest request body taken, in bytes."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,7 +164,32 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_headers)
+            # Refused at once when the body says it is too large; else counted as it comes,
+            # and a route that reads it raises the refusal (a form read by the framework
+            # turns it into its own 400).
+            declared = declared_length(scope)
+            if declared is not None and declared > self.max_body:
+                raise RequestTooLarge(limit=self.max_body)
+            await self.app(scope, limited(receive, self.max_body), send_with_headers)
+        except RequestTooLarge as error:
+            if not responding:
+                code, content, headers = refusal(
+                    scope,
+                    error,
+                    api=is_api,
+                    bss=scope["path"].startswith(BSS_PREFIXES),
+                )
+                await send_with_headers(
+                    {
+                        "type": "http.response.start",
+                        "status": code,
+                        "headers": [
+                            *headers,
+                            (b"content-length", str(len(content)).encode()),
+                        ],
+                    }
+                )
+                await send_with_headers({"type": "http.response.body", "body": content})
         except Exception:
             # Answered here rather than by the framework's last resort, so that the 500
             # too carries the request id; the error goes on to be logged by the server.
