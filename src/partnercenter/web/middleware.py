@@ -1,4 +1,5 @@
-"""ASGI middleware: request id, one log line per request, security headers, cookies.
+"""ASGI middleware: request id, one log line per request, security headers, cookies, the
+request size limit, and a 500 that carries the request id.
 
 Written as plain ASGI (not ``BaseHTTPMiddleware``) because it sits on every API request.
 """
