@@ -99,12 +99,11 @@ def create_app(
     app.state.dispose_engine_on_shutdown = True
     """False where the app's owner outlives its server and disposes the engine itself."""
 
+    max_body = settings.max_request_kb * 1024
     if engine.dialect.name == "postgresql":
-        app.lane = FastLane(bss_lanes())
+        app.lane = FastLane(bss_lanes(), max_body=max_body)
     app.add_middleware(
-        RequestContextMiddleware,
-        api_prefixes=API_PREFIXES,
-        max_body=settings.max_request_kb * 1024,
+        RequestContextMiddleware, api_prefixes=API_PREFIXES, max_body=max_body
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_error_handlers(app)

@@ -39,10 +39,13 @@ from partnercenter.ledger.models import TransferKind
 from partnercenter.web.middleware import (
     COMMON_HEADERS,
     INTERNAL_ERROR_TEXT,
+    JSON_TYPE,
+    TEXT_TYPE,
     declared_length,
     incoming_request_id,
     log_request,
     refusal,
+    send_answer,
 )
 
 log = get_logger("partnercenter.ledger")
@@ -296,9 +299,11 @@ class FastLane:
     unexpected error, which is then raised on for the server to log.
     """
 
-    def __init__(self, lanes: Mapping[str, Lane] | None = None) -> None:
-        self.lanes = dict(lanes or {})
+    def __init__(self, lanes: Mapping[str, Lane], *, max_body: int) -> None:
+        self.lanes = dict(lanes)
         self.paths = frozenset(PATHS).union(self.lanes)
+        self.max_body = max_body
+        """The largest request body taken, in bytes, as for every other path."""
 
     def takes(self, scope: Scope) -> bool:
         return (
@@ -313,16 +318,17 @@ class FastLane:
         state["request_id"] = request_id
         state["set_cookies"] = []
         bind_request(request_id)
+        ours = [(b"x-request-id", request_id.encode()), *COMMON_HEADERS]
         started = time.perf_counter()
         status = 500
         sending = False
         try:
             status, content, headers = await self._answer(scope, receive)
             sending = True
-            await _send(send, status, content, headers, request_id)
+            await send_answer(send, status, content, [*headers, *ours])
         except Exception:
             if not sending:
-                await _send(send, 500, INTERNAL_ERROR_TEXT, PLAIN_TEXT, request_id)
+                await send_answer(send, 500, INTERNAL_ERROR_TEXT, [TEXT_TYPE, *ours])
             raise
         finally:
             log_request(scope, status, started)
@@ -330,9 +336,8 @@ class FastLane:
 
     async def _answer(self, scope: Scope, receive: Receive) -> Answer:
         lane = self.lanes.get(scope["path"])
-        limit = scope["app"].state.settings.max_request_kb * 1024
         try:
-            body = await _body(scope, receive, limit)
+            body = await _body(scope, receive, self.max_body)
         except RequestTooLarge as error:
             return refusal(scope, error, api=True, bss=lane is not None)
         request = Request(scope)
@@ -448,32 +453,6 @@ def close_pools(app: Any) -> None:
     for pool in list(pools.values()):
         pool.close()
     pools.clear()
-
-
-JSON_TYPE = (b"content-type", b"application/json")
-PLAIN_TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
-
-
-async def _send(
-    send: Send,
-    status: int,
-    content: bytes,
-    headers: list[tuple[bytes, bytes]],
-    request_id: str,
-) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                *headers,
-                (b"content-length", str(len(content)).encode()),
-                (b"x-request-id", request_id.encode()),
-                *COMMON_HEADERS,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": content})
 
 
 async def _body(scope: Scope, receive: Receive, limit: int) -> bytes:

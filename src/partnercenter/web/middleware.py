@@ -36,18 +36,8 @@ CONSOLE_SECURITY_HEADERS = [
 ]
 COMMON_HEADERS = [(b"x-content-type-options", b"nosniff")]
 INTERNAL_ERROR_TEXT = b"Internal Server Error"
-INTERNAL_ERROR_START: Message = {
-    "type": "http.response.start",
-    "status": 500,
-    "headers": [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(INTERNAL_ERROR_TEXT)).encode()),
-    ],
-}
-INTERNAL_ERROR_BODY: Message = {
-    "type": "http.response.body",
-    "body": INTERNAL_ERROR_TEXT,
-}
+JSON_TYPE = (b"content-type", b"application/json")
+TEXT_TYPE = (b"content-type", b"text/plain; charset=utf-8")
 
 
 def incoming_request_id(scope: Scope) -> str:
@@ -62,8 +52,20 @@ def incoming_request_id(scope: Scope) -> str:
 
 BSS_PREFIXES = ("/v2/", "/v3/")
 """Where the BSS-compatible face answers, in its own error shape."""
-JSON_TYPE = (b"content-type", b"application/json")
-TEXT_TYPE = (b"content-type", b"text/plain; charset=utf-8")
+
+
+async def send_answer(
+    send: Send, status: int, content: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """A whole response in its two messages, with its Content-Length."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(content)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
 
 
 def declared_length(scope: Scope) -> int | None:
@@ -174,29 +176,22 @@ class RequestContextMiddleware:
             await self.app(scope, limited(receive, self.max_body), send_with_headers)
         except RequestTooLarge as error:
             if not responding:
-                code, content, headers = refusal(
-                    scope,
-                    error,
-                    api=is_api,
-                    bss=scope["path"].startswith(BSS_PREFIXES),
+                await send_answer(
+                    send_with_headers,
+                    *refusal(
+                        scope,
+                        error,
+                        api=is_api,
+                        bss=scope["path"].startswith(BSS_PREFIXES),
+                    ),
                 )
-                await send_with_headers(
-                    {
-                        "type": "http.response.start",
-                        "status": code,
-                        "headers": [
-                            *headers,
-                            (b"content-length", str(len(content)).encode()),
-                        ],
-                    }
-                )
-                await send_with_headers({"type": "http.response.body", "body": content})
         except Exception:
             # Answered here rather than by the framework's last resort, so that the 500
             # too carries the request id; the error goes on to be logged by the server.
             if not responding:
-                await send_with_headers(dict(INTERNAL_ERROR_START))
-                await send_with_headers(INTERNAL_ERROR_BODY)
+                await send_answer(
+                    send_with_headers, 500, INTERNAL_ERROR_TEXT, [TEXT_TYPE]
+                )
             status = 500
             raise
         finally:
