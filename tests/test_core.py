@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,6 +18,7 @@ from partnercenter.core import audit, notifications, outbox
 from partnercenter.core import logging as pc_logging
 from partnercenter.core.actor import SYSTEM, Actor
 from partnercenter.core.clock import FrozenClock, set_clock, utc_now
+from partnercenter.core.db import pg_array
 from partnercenter.core.i18n import best_locale, translator
 from partnercenter.core.models import (
     MailboxMessage,
@@ -25,7 +28,9 @@ from partnercenter.core.models import (
 from partnercenter.core.money import (
     AmountError,
     Money,
+    format_minor,
     parse_amount,
+    to_decimal,
     to_minor,
     truncate_to_minor,
 )
@@ -59,6 +64,20 @@ class TestMoney:
     def test_floats_never_pass_as_money(self) -> None:
         with pytest.raises(AmountError, match="float"):
             parse_amount(0.1)
+
+    @pytest.mark.parametrize(
+        ("minor", "shown"),
+        [(0, "0.00"), (5, "0.05"), (-5, "-0.05"), (100, "1.00"), (-123456, "-1234.56")],
+    )
+    def test_minor_units_are_shown_with_two_decimals(
+        self, minor: int, shown: str
+    ) -> None:
+        assert format_minor(minor) == shown
+
+    @given(st.integers(min_value=-(10**17), max_value=10**17))
+    def test_formatting_agrees_with_the_decimal_amount(self, minor: int) -> None:
+        assert format_minor(minor) == str(to_decimal(minor))
+        assert to_minor(format_minor(minor)) == minor
 
     def test_computed_charges_are_truncated_to_the_cent(self) -> None:
         assert truncate_to_minor(Decimal("12.34999999")) == 1234
@@ -280,6 +299,31 @@ class TestDatabaseEnforcement:
         factories.vendor(db)
         with pytest.raises(Exception, match=r"(?i)unique"):
             factories.vendor(db)
+
+
+class TestArrayParameters:
+    @pytest.mark.postgresql_only
+    def test_values_arrive_whole_whatever_characters_they_hold(
+        self, db: Session
+    ) -> None:
+        texts = [
+            "plain",
+            "a,b",
+            'quote " and \\ slash',
+            "{braces}",
+            "NULL",
+            " ",
+            "客户",
+        ]
+        [(back,)] = db.execute(
+            text("SELECT CAST(:values AS text[])"), {"values": pg_array([*texts, None])}
+        )
+        assert back == [*texts, None]
+        [(numbers,)] = db.execute(
+            text("SELECT CAST(:values AS bigint[])"),
+            {"values": pg_array([0, -7, 2**62])},
+        )
+        assert numbers == [0, -7, 2**62]
 
 
 class TestSettings:

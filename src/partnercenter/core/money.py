@@ -110,3 +110,14 @@ def truncate_to_minor(amount: Decimal) -> int:
 
 def to_decimal(minor: int) -> Decimal:
     return Decimal(minor).scaleb(-MINOR_DIGITS).quantize(_QUANTUM)
+
+
+def format_minor(minor: int) -> str:
+    """``str(to_decimal(minor))`` by integer arithmetic: ``-1234`` → ``"-12.34"``.
+
+    For answers that carry thousands of amounts, where building a Decimal for each costs
+    more than the rest of the item.
+    """
+    sign = "-" if minor < 0 else ""
+    major, cents = divmod(abs(minor), _MINOR_PER_MAJOR)
+    return f"{sign}{major}.{cents:0{MINOR_DIGITS}d}"

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from partnercenter.core import audit
 from partnercenter.core.actor import Actor
 from partnercenter.core.clock import utc_now
+from partnercenter.core.db import pg_array
 from partnercenter.core.ids import new_id
 from partnercenter.core.logging import get_logger
 from partnercenter.core.money import to_decimal
@@ -197,17 +198,14 @@ def _record_outcomes(
     session: Session, batch_id: str, outcomes: list[dict[str, object]]
 ) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        columns = posting.columns_of(
-            outcomes, ["b_position", "b_status", "b_transfer", "b_error"]
-        )
         session.connection().execute(
             UPDATE_ITEMS,
             {
                 "batch_id": batch_id,
-                "position": columns["b_position"],
-                "status": columns["b_status"],
-                "transfer_id": columns["b_transfer"],
-                "error_code": columns["b_error"],
+                "position": pg_array([o["b_position"] for o in outcomes]),
+                "status": pg_array([o["b_status"] for o in outcomes]),
+                "transfer_id": pg_array([o["b_transfer"] for o in outcomes]),
+                "error_code": pg_array([o["b_error"] for o in outcomes]),
             },
         )
         return

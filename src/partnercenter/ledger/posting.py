@@ -41,6 +41,7 @@ from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.types import TypeEngine
 
 from partnercenter.core.actor import Actor
+from partnercenter.core.db import pg_array
 from partnercenter.ledger.models import (
     GENESIS_HASH,
     Account,
@@ -160,10 +161,11 @@ def among(
 
     A list of a thousand parameters is planned generically after a few executions of a
     prepared statement and, without fresh statistics, compared value by value; an array
-    parameter is always probed through the index.
+    parameter is always probed through the index. The array goes as one text literal
+    (:func:`~partnercenter.core.db.pg_array`), cast in the statement.
     """
     if session.get_bind().dialect.name == "postgresql":
-        return column == any_(literal(list(values), ARRAY(element())))
+        return column == any_(literal(pg_array(values)).cast(ARRAY(element())))
     return column.in_(values)
 
 
@@ -405,19 +407,6 @@ UPDATE_ACCOUNTS = text(
 )
 
 
-def columns_of(
-    rows: Sequence[dict[str, object]], columns: Iterable[str]
-) -> dict[str, list[object]]:
-    """Rows turned into one list a column; enum members become their values."""
-    return {
-        name: [
-            value.value if isinstance(value, StrEnum) else value
-            for value in (row[name] for row in rows)
-        ]
-        for name in columns
-    }
-
-
 def copy_rows(
     session: Session, table: str, columns: Sequence[str], rows: Iterable[Row]
 ) -> None:
@@ -450,10 +439,10 @@ def _write_postgresql(
     connection.execute(
         UPDATE_ACCOUNTS,
         {
-            "id": [s.id for s in changed],
-            "balance": [s.balance for s in changed],
-            "entry_count": [s.entry_count for s in changed],
-            "last_hash": [s.last_hash for s in changed],
+            "id": pg_array([s.id for s in changed]),
+            "balance": pg_array([s.balance for s in changed]),
+            "entry_count": pg_array([s.entry_count for s in changed]),
+            "last_hash": pg_array([s.last_hash for s in changed]),
             "at": at,
         },
     )

@@ -35,6 +35,7 @@ from partnercenter.core.errors import FieldProblem, InvalidInput
 from partnercenter.core.i18n import N_
 from partnercenter.core.money import (
     AmountError,
+    format_minor,
     parse_amount,
     to_decimal,
     to_minor,
@@ -504,7 +505,7 @@ def _batch_json(db: Session, batch_id: str) -> dict[str, Any]:
             {
                 "position": item.position,
                 "customer_id": item.customer_id,
-                "amount": str(to_decimal(item.amount)),
+                "amount": format_minor(item.amount),
                 "status": item.status.value,
                 "transfer_id": item.transfer_id,
                 "error": item.error_code,
