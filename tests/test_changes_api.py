@@ -191,6 +191,38 @@ class TestRecords:
         assert exported.content.startswith("\ufeff".encode())
         assert "已提交申请" in exported.content.decode("utf-8-sig")
 
+    def test_the_vendor_reads_every_partners_records_or_one_partners(
+        self, app: FastAPI, client: TestClient, db: Session
+    ) -> None:
+        keys = _Keys(app, db, AssociationMode.RESALE)
+        others = _Keys(app, db, AssociationMode.RESALE)
+        vendor = api_key(app, db, factories.vendor(db).organisation)
+        db.commit()
+        partner_id = keys.partner.organisation.id
+
+        everything = _get(client, vendor, "/association-records").json()
+        picked = _get(client, vendor, "/association-records", partner_id=partner_id)
+
+        customers_seen = {r["customer_id"] for r in everything["items"]}
+        assert {
+            keys.customer.organisation.id,
+            others.customer.organisation.id,
+        } <= customers_seen
+        assert picked.status_code == 200
+        assert {r["partner_id"] for r in picked.json()["items"]} == {partner_id}
+        assert _get(
+            client, keys.partner_key, "/association-records", partner_id=partner_id
+        ).json()["total"] == len(picked.json()["items"])
+        assert (
+            _get(
+                client,
+                others.partner_key,
+                "/association-records",
+                partner_id=partner_id,
+            ).json()["total"]
+            == 0
+        )
+
     def test_nobody_else_reads_a_record_by_its_id(
         self, app: FastAPI, client: TestClient, db: Session
     ) -> None:

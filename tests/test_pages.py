@@ -291,6 +291,11 @@ def world(app: FastAPI, db: Session) -> World:
         "/customers/requests": (admin, "/customers/requests"),
         "/customers/records": (admin, "/customers/records"),
         "/customers/records/export.csv": (admin, "/customers/records/export.csv"),
+        "/vendor/association-records": (boss, "/vendor/association-records"),
+        "/vendor/association-records/export.csv": (
+            boss,
+            "/vendor/association-records/export.csv",
+        ),
         "/customers/changes/{customer_id}": (admin, f"/customers/changes/{served.id}"),
         "/my-partner": (leaving.admin.account_name, "/my-partner"),
         "/customers": (admin, "/customers"),

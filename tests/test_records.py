@@ -12,11 +12,13 @@ from partnercenter.core.actor import SYSTEM, Actor
 from partnercenter.core.clock import FrozenClock
 from partnercenter.core.errors import Forbidden
 from partnercenter.core.i18n import translator
+from partnercenter.customers import assignments
 from partnercenter.customers import service as customers
 from partnercenter.customers.changes import records
 from partnercenter.customers.changes.records import RecordQuery
 from partnercenter.identity import service as identity
 from partnercenter.identity.models import PartnerType
+from partnercenter.identity.permissions import Permission
 from tests import factories
 from tests.factories import OrgWithAdmin
 from tests.helpers import sign_in
@@ -121,16 +123,69 @@ class TestFind:
 
         assert found.total == 0
 
-    def test_an_account_manager_may_not_read_every_record(self, db: Session) -> None:
+    def test_an_account_manager_reads_only_its_assigned_customers(
+        self, db: Session
+    ) -> None:
         partner = factories.partner(db)
+        mine = factories.associated_customer(db, partner.organisation)
+        factories.associated_customer(db, partner.organisation)
         manager = factories.member(db, partner.organisation, "account_manager")
+        assignments.assign_account_manager(
+            db, _actor(db, partner), [mine.organisation.id], manager.id
+        )
+        db.flush()
+
+        found = records.find(
+            db, identity.actor_for(db, manager, partner.organisation.id), RecordQuery()
+        )
+
+        assert found.total >= 1
+        assert {row.customer_id for row in found.rows} == {mine.organisation.id}
+
+    def test_a_member_who_sees_no_customers_reads_no_records(self, db: Session) -> None:
+        partner = factories.partner(db)
+        factories.associated_customer(db, partner.organisation)
+        # A custom role with the members page only.
+        member = Actor(
+            organisation_id=partner.organisation.id,
+            organisation_kind="solution_provider",
+            permissions=frozenset({Permission.MEMBERS_VIEW}),
+        )
 
         with pytest.raises(Forbidden):
-            records.find(
-                db,
-                identity.actor_for(db, manager, partner.organisation.id),
-                RecordQuery(),
-            )
+            records.find(db, member, RecordQuery())
+
+    def test_vendor_staff_read_every_partner_and_may_pick_one(
+        self, db: Session
+    ) -> None:
+        vendor = factories.vendor(db)
+        first, second = factories.partner(db), factories.partner(db)
+        one = factories.associated_customer(db, first.organisation)
+        other = factories.associated_customer(db, second.organisation)
+        staff = _actor(db, vendor)
+
+        everything = records.find(db, staff, RecordQuery())
+        picked = records.find(db, staff, RecordQuery(partner_id=first.organisation.id))
+
+        assert {row.customer_id for row in everything.rows} == {
+            one.organisation.id,
+            other.organisation.id,
+        }
+        assert [row.customer_id for row in picked.rows] == [one.organisation.id]
+        assert records.get(db, staff, picked.rows[0].id).id == picked.rows[0].id
+
+    def test_vendor_staff_without_the_partner_view_read_nothing(
+        self, db: Session
+    ) -> None:
+        vendor = factories.vendor(db)
+        nobody = Actor(
+            organisation_id=vendor.organisation.id,
+            organisation_kind="vendor",
+            permissions=frozenset(),
+        )
+
+        with pytest.raises(Forbidden):
+            records.find(db, nobody, RecordQuery())
 
     def test_the_export_is_headed_in_the_readers_language(self, db: Session) -> None:
         partner = factories.partner(db)
@@ -180,3 +235,81 @@ class TestRecordsPage:
         page = client.get("/customers/records", params={"since": "yesterday"})
 
         assert "请按 YYYY-MM-DD 格式填写日期。" in page.text
+
+    def test_vendor_staff_pick_a_partner_and_download_its_records(
+        self, client: TestClient, db: Session
+    ) -> None:
+        vendor = factories.vendor(db)
+        first, second = factories.partner(db), factories.partner(db)
+        shown = factories.associated_customer(db, first.organisation)
+        hidden = factories.associated_customer(db, second.organisation)
+        db.commit()
+        sign_in(client, vendor.admin.account_name)
+        client.cookies.set("pc_lang", "en")
+
+        page = client.get(
+            "/vendor/association-records", params={"partner": first.organisation.id}
+        )
+        export = client.get(
+            "/vendor/association-records/export.csv",
+            params={"partner": first.organisation.id},
+        )
+        partner_page = client.get(f"/vendor/partners/{first.organisation.id}")
+
+        assert page.status_code == 200
+        assert "Association records" in page.text
+        assert shown.organisation.display_name in page.text
+        assert first.organisation.display_name in page.text
+        assert hidden.organisation.display_name not in page.text
+        text = export.content.decode("utf-8-sig")
+        assert shown.organisation.display_name in text
+        assert hidden.organisation.display_name not in text
+        assert (
+            f"/vendor/association-records?partner={first.organisation.id}"
+            in partner_page.text
+        )
+        # The language switch comes back to the same filtered page.
+        assert (
+            'name="next" value="/vendor/association-records?partner='
+            f'{first.organisation.id}"' in page.text
+        )
+
+    def test_the_vendor_page_speaks_chinese_and_refuses_partners(
+        self, client: TestClient, db: Session
+    ) -> None:
+        vendor = factories.vendor(db)
+        partner = factories.partner(db)
+        factories.associated_customer(db, partner.organisation)
+        db.commit()
+        sign_in(client, vendor.admin.account_name)
+
+        page = client.get("/vendor/association-records", params={"since": "soon"})
+
+        assert page.status_code == 400
+        assert "关联关系操作记录" in page.text
+        assert "请按 YYYY-MM-DD 格式填写日期。" in page.text
+        client.cookies.clear()
+        sign_in(client, partner.admin.account_name)
+        assert client.get("/vendor/association-records").status_code == 403
+
+    def test_an_account_manager_sees_its_customers_records_in_the_console(
+        self, client: TestClient, db: Session
+    ) -> None:
+        partner = factories.partner(db)
+        mine = factories.associated_customer(db, partner.organisation)
+        theirs = factories.associated_customer(db, partner.organisation)
+        manager = factories.member(db, partner.organisation, "account_manager")
+        assignments.assign_account_manager(
+            db,
+            identity.actor_for(db, partner.admin, partner.organisation.id),
+            [mine.organisation.id],
+            manager.id,
+        )
+        db.commit()
+        sign_in(client, manager.account_name)
+
+        page = client.get("/customers/records")
+
+        assert page.status_code == 200
+        assert mine.organisation.display_name in page.text
+        assert theirs.organisation.display_name not in page.text

@@ -66,3 +66,43 @@ def test_the_customer_asks_to_leave_and_the_partner_admin_agrees(
     expect(page.get_by_role("heading", name="您没有合作伙伴")).to_be_visible()
     expect(page.get_by_test_id("record-row").first).to_contain_text("解除关联")
     screenshot(page, "changes-customer-left")
+
+
+def test_vendor_staff_read_one_partners_records_in_both_languages(
+    page: Page, session_factory: sessionmaker[Session]
+) -> None:
+    with session_factory.begin() as db:
+        vendor = factories.vendor(db)
+        partner, other = factories.partner(db), factories.partner(db)
+        shown = factories.associated_customer(db, partner.organisation)
+        hidden = factories.associated_customer(db, other.organisation)
+        staff, partner_id = vendor.admin.account_name, partner.organisation.id
+        shown_name = shown.organisation.display_name
+        hidden_name = hidden.organisation.display_name
+
+    sign_in(page, staff)
+    page.get_by_role("navigation").get_by_role("link", name="关联关系操作记录").click()
+    expect(page.get_by_role("heading", name="关联关系操作记录")).to_be_visible()
+    expect(
+        page.get_by_test_id("record-row").filter(has_text=hidden_name)
+    ).to_have_count(1)
+    page.get_by_label("合作伙伴 ID").fill(partner_id)
+    page.get_by_role("button", name="筛选").click()
+    rows = page.get_by_test_id("record-row")
+    expect(rows.filter(has_text=shown_name)).to_have_count(1)
+    expect(rows.filter(has_text=hidden_name)).to_have_count(0)
+    screenshot(page, "changes-vendor-records-zh")
+
+    page.get_by_label("语言").select_option("en")
+    page.get_by_role("button", name="切换语言").click()
+    expect(page.get_by_role("heading", name="Association records")).to_be_visible()
+    expect(page.get_by_label("Partner ID")).to_have_value(partner_id)
+    expect(
+        page.get_by_test_id("record-row").filter(has_text=shown_name)
+    ).to_contain_text("Associated")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export as CSV").click()
+    text = download.value.path().read_text(encoding="utf-8-sig")
+    assert shown_name in text
+    assert hidden_name not in text
+    screenshot(page, "changes-vendor-records-en")

@@ -1,8 +1,9 @@
 """Reading the association records: filters, paging and the CSV export.
 
 Records are only ever added (by ``customers.service.write_record``); nothing here or
-anywhere else changes or deletes one. A partner reads the rows about itself, a customer
-the rows about itself.
+anywhere else changes or deletes one. A partner reads the rows about itself, an account
+manager the partner's rows about the customers assigned to it now, a customer the rows
+about itself, and vendor staff who may look customers up read every row.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from sqlalchemy.orm import Session
 from partnercenter.core.actor import Actor
 from partnercenter.core.errors import Forbidden, NotFound
 from partnercenter.core.i18n import N_, Translator
-from partnercenter.customers.models import AssociationRecord
+from partnercenter.customers.models import Association, AssociationRecord
+from partnercenter.customers.visibility import (
+    association_condition,
+    can_view_customers,
+    sees_every_customer,
+)
 from partnercenter.identity import service as identity
 from partnercenter.identity.models import Organisation, OrganisationKind
 from partnercenter.identity.permissions import Permission
@@ -54,6 +60,8 @@ MODE_LABELS = {"consulting": N_("Consulting sale"), "resale": N_("Resale")}
 
 @dataclass(frozen=True, slots=True)
 class RecordQuery:
+    partner_id: str | None = None
+    """For vendor staff; the others read one partner's rows in any case."""
     customer_id: str | None = None
     kind: str | None = None
     outcome: str | None = None
@@ -78,19 +86,28 @@ def _scope(actor: Actor) -> Select[AssociationRecord]:
         identity.authorize(actor, Permission.CUSTOMER_SELF)
         return statement.where(AssociationRecord.customer_id == actor.organisation_id)
     if actor.is_vendor:
-        # Known shortcoming: vendor staff have no view of the records yet; they read
-        # the audit log instead.
-        raise Forbidden()
+        if not sees_every_customer(actor):
+            raise Forbidden()
+        return statement
     # A distributor sees its own rows only, never those of its resellers: no
-    # visibility rule lets it see its resellers' customers here yet. Known shortcoming:
-    # an account manager, who sees only its assigned customers, has no view of their
-    # records yet, because the check below asks for the right to see every customer.
-    identity.authorize(actor, Permission.CUSTOMERS_VIEW_ALL)
-    return statement.where(AssociationRecord.organisation_id == actor.organisation_id)
+    # visibility rule lets it see its resellers' customers here yet.
+    own = statement.where(AssociationRecord.organisation_id == actor.organisation_id)
+    if actor.can(Permission.CUSTOMERS_VIEW_ALL):
+        return own
+    if not can_view_customers(actor):
+        raise Forbidden()
+    # An account manager reads the whole history of the customers assigned to it now,
+    # as the customer pages show them, and nothing of the partner's other customers.
+    assigned = select(Association.customer_id).where(association_condition(actor))
+    return own.where(AssociationRecord.customer_id.in_(assigned))
 
 
 def _filtered(actor: Actor, query: RecordQuery) -> Select[AssociationRecord]:
     statement = _scope(actor)
+    if query.partner_id:
+        statement = statement.where(
+            AssociationRecord.organisation_id == query.partner_id
+        )
     if query.customer_id:
         statement = statement.where(AssociationRecord.customer_id == query.customer_id)
     if query.kind:

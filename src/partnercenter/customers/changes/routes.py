@@ -258,6 +258,10 @@ def ask_to_join(
 
 def _query(
     *,
+    partner_id: Annotated[
+        str | None,
+        Query(description="Vendor staff: one partner's records only."),
+    ] = None,
     customer_id: str | None = None,
     kind: str | None = None,
     outcome: Literal["succeeded", "refused", "pending"] | None = None,
@@ -267,6 +271,7 @@ def _query(
     limit: Annotated[int, Query(ge=1, le=records.MAX_PAGE)] = 50,
 ) -> records.RecordQuery:
     return records.RecordQuery(
+        partner_id=partner_id,
         customer_id=customer_id,
         kind=kind,
         outcome=outcome,
@@ -283,7 +288,7 @@ RecordFilters = Annotated[records.RecordQuery, Depends(_query)]
 @router.get(
     "/association-records",
     response_model=RecordPageOut,
-    summary="The caller's association records, newest first",
+    summary="The association records the caller may read, newest first",
     responses=_errors(),
 )
 def list_records(actor: ApiActor, db: DB, query: RecordFilters) -> RecordPageOut:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form
@@ -13,8 +14,9 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from partnercenter.core.actor import Actor
 from partnercenter.core.clock import utc_now
-from partnercenter.core.errors import DomainError, FieldProblem, InvalidInput
+from partnercenter.core.errors import DomainError, FieldProblem, Forbidden, InvalidInput
 from partnercenter.core.i18n import N_, Translator
 from partnercenter.customers import service as customers
 from partnercenter.customers.changes import records, rules, service
@@ -26,6 +28,7 @@ from partnercenter.customers.models import (
     RequestParty,
     RequestStatus,
 )
+from partnercenter.customers.visibility import can_view_customers
 from partnercenter.identity.models import Organisation
 from partnercenter.identity.permissions import Permission
 from partnercenter.web import navigation
@@ -314,7 +317,7 @@ def _start(
     )
 
 
-# -- the partner's association records --------------------------------------------------
+# -- association records: the partner's, an account manager's, the vendor's ----------------
 
 
 def _day(value: str, field: str, timezone: str) -> dt.datetime | None:
@@ -339,10 +342,12 @@ def record_query(
     until: str,
     offset: int,
     timezone: str,
+    partner: str = "",
 ) -> records.RecordQuery:
     """The query of the filter form; ``until`` is a day included in the results."""
     last = _day(until, "until", timezone)
     return records.RecordQuery(
+        partner_id=partner.strip() or None,
         customer_id=customer.strip() or None,
         kind=kind or None,
         outcome=outcome or None,
@@ -351,6 +356,65 @@ def record_query(
         offset=max(offset, 0),
         limit=records.MAX_PAGE // 4,
     )
+
+
+def _partner_reader(page: Page) -> Actor:
+    """A partner's user who may see its customers, all of them or those assigned."""
+    if page.actor is None or page.actor.is_vendor or not can_view_customers(page.actor):
+        raise Forbidden()
+    return page.actor
+
+
+def _vendor_reader(page: Page) -> Actor:
+    actor = require(page, Permission.PARTNERS_VIEW)
+    if not actor.is_vendor:
+        raise Forbidden()
+    return actor
+
+
+def _records_page(
+    page: Page, db: Session, actor: Actor, filters: dict[str, str], offset: int
+) -> Response:
+    vendor = actor.is_vendor
+    base_path = "/vendor/association-records" if vendor else "/customers/records"
+    if not vendor:
+        filters.pop("partner", None)
+    error: FormError | None = None
+    status = 200
+    try:
+        query = record_query(
+            **filters, offset=offset, timezone=page.settings.display_timezone
+        )
+    except InvalidInput as invalid:
+        error, query = form_error(invalid, page.tr), records.RecordQuery()
+        status = invalid.status
+    found = records.find(db, actor, query)
+    export = urlencode({name: value for name, value in filters.items() if value})
+    return page.render(
+        "changes/records.html",
+        found=found,
+        filters=filters,
+        names=records.names(db, found.rows),
+        kinds=records.KIND_LABELS,
+        outcomes=records.OUTCOME_LABELS,
+        base_path=base_path,
+        show_partner=vendor,
+        export_href=f"{base_path}/export.csv" + (f"?{export}" if export else ""),
+        error=error,
+        status_code=status,
+        **_common(page),
+    )
+
+
+def _records_export(
+    page: Page, db: Session, actor: Actor, filters: dict[str, str]
+) -> Response:
+    timezone = page.settings.display_timezone
+    if not actor.is_vendor:
+        filters.pop("partner", None)
+    query = record_query(**filters, offset=0, timezone=timezone)
+    text = records.export_csv(db, actor, query, page.tr, timezone=timezone)
+    return csv_response(text)
 
 
 @router.get("/customers/records")
@@ -365,7 +429,6 @@ def records_page(
     until: str = "",
     offset: int = 0,
 ) -> Response:
-    actor = require(page, Permission.CUSTOMERS_VIEW_ALL)
     filters = {
         "customer": customer,
         "kind": kind,
@@ -373,26 +436,7 @@ def records_page(
         "since": since,
         "until": until,
     }
-    error: FormError | None = None
-    try:
-        query = record_query(
-            **filters, offset=offset, timezone=page.settings.display_timezone
-        )
-    except InvalidInput as invalid:
-        error, query = form_error(invalid, page.tr), records.RecordQuery()
-    found = records.find(db, actor, query)
-    export = "&".join(f"{name}={value}" for name, value in filters.items() if value)
-    return page.render(
-        "changes/records.html",
-        found=found,
-        filters=filters,
-        names=records.names(db, found.rows),
-        kinds=records.KIND_LABELS,
-        outcomes=records.OUTCOME_LABELS,
-        export_href="/customers/records/export.csv" + (f"?{export}" if export else ""),
-        error=error,
-        **_common(page),
-    )
+    return _records_page(page, db, _partner_reader(page), filters, offset)
 
 
 @router.get("/customers/records/export.csv")
@@ -406,19 +450,61 @@ def export_records(
     since: str = "",
     until: str = "",
 ) -> Response:
-    actor = require(page, Permission.CUSTOMERS_VIEW_ALL)
-    timezone = page.settings.display_timezone
-    query = record_query(
-        customer=customer,
-        kind=kind,
-        outcome=outcome,
-        since=since,
-        until=until,
-        offset=0,
-        timezone=timezone,
-    )
-    text = records.export_csv(db, actor, query, page.tr, timezone=timezone)
-    return csv_response(text)
+    filters = {
+        "customer": customer,
+        "kind": kind,
+        "outcome": outcome,
+        "since": since,
+        "until": until,
+    }
+    return _records_export(page, db, _partner_reader(page), filters)
+
+
+@router.get("/vendor/association-records")
+def vendor_records_page(
+    page: ActingPage,
+    db: DB,
+    *,
+    partner: str = "",
+    customer: str = "",
+    kind: str = "",
+    outcome: str = "",
+    since: str = "",
+    until: str = "",
+    offset: int = 0,
+) -> Response:
+    filters = {
+        "partner": partner,
+        "customer": customer,
+        "kind": kind,
+        "outcome": outcome,
+        "since": since,
+        "until": until,
+    }
+    return _records_page(page, db, _vendor_reader(page), filters, offset)
+
+
+@router.get("/vendor/association-records/export.csv")
+def vendor_export_records(
+    page: ActingPage,
+    db: DB,
+    *,
+    partner: str = "",
+    customer: str = "",
+    kind: str = "",
+    outcome: str = "",
+    since: str = "",
+    until: str = "",
+) -> Response:
+    filters = {
+        "partner": partner,
+        "customer": customer,
+        "kind": kind,
+        "outcome": outcome,
+        "since": since,
+        "until": until,
+    }
+    return _records_export(page, db, _vendor_reader(page), filters)
 
 
 def csv_response(text: str) -> Response:
@@ -569,6 +655,18 @@ navigation.register(
     N_("Association records"),
     navigation.PARTNERS,
     Permission.CUSTOMERS_VIEW_ALL,
+)
+navigation.register(
+    "/customers/records",
+    N_("Association records"),
+    navigation.PARTNERS,
+    Permission.CUSTOMERS_VIEW_ASSIGNED,
+)
+navigation.register(
+    "/vendor/association-records",
+    N_("Association records"),
+    navigation.VENDOR,
+    Permission.PARTNERS_VIEW,
 )
 navigation.register(
     "/my-partner", N_("My partner"), navigation.CUSTOMERS, Permission.CUSTOMER_SELF
