@@ -12,7 +12,7 @@ from partnercenter.core.actor import SYSTEM, Actor
 from partnercenter.core.clock import FrozenClock
 from partnercenter.core.errors import Forbidden
 from partnercenter.core.i18n import translator
-from partnercenter.customers import assignments
+from partnercenter.customers import assignments, tiers
 from partnercenter.customers import service as customers
 from partnercenter.customers.changes import records
 from partnercenter.customers.changes.records import RecordQuery
@@ -112,16 +112,36 @@ class TestFind:
 
         assert [row.customer_id for row in found.rows] == [customer.organisation.id]
 
-    def test_a_distributor_sees_nothing_of_its_resellers(self, db: Session) -> None:
+    def test_a_distributor_reads_its_resellers_rows_only_while_they_consent(
+        self, db: Session
+    ) -> None:
         distributor = factories.partner(db, PartnerType.DISTRIBUTOR)
         reseller = factories.partner(
             db, PartnerType.RESELLER, parent=distributor.organisation
         )
-        factories.associated_customer(db, reseller.organisation)
+        elsewhere = factories.partner(db, PartnerType.DISTRIBUTOR)
+        stranger = factories.partner(
+            db, PartnerType.RESELLER, parent=elsewhere.organisation
+        )
+        customer = factories.associated_customer(db, reseller.organisation)
+        factories.associated_customer(db, stranger.organisation)
+        reader = _actor(db, distributor)
 
-        found = records.find(db, _actor(db, distributor), RecordQuery())
+        tiers.accept_notice(db, _actor(db, stranger))
+        before = records.find(db, reader, RecordQuery())
+        notice = tiers.accept_notice(db, _actor(db, reseller))
+        db.flush()
+        consenting = records.find(db, reader, RecordQuery())
+        tiers.revoke_notice(db, _actor(db, reseller))
+        db.flush()
+        revoked = records.find(db, reader, RecordQuery())
 
-        assert found.total == 0
+        assert notice.revoked_at is not None
+        assert before.total == 0
+        assert {row.customer_id for row in consenting.rows} == {
+            customer.organisation.id
+        }
+        assert revoked.total == 0
 
     def test_an_account_manager_reads_only_its_assigned_customers(
         self, db: Session
@@ -313,3 +333,27 @@ class TestRecordsPage:
         assert page.status_code == 200
         assert mine.organisation.display_name in page.text
         assert theirs.organisation.display_name not in page.text
+
+    def test_a_distributor_reads_a_consenting_resellers_records_by_reseller(
+        self, client: TestClient, db: Session
+    ) -> None:
+        distributor = factories.partner(db, PartnerType.DISTRIBUTOR)
+        reseller = factories.partner(
+            db, PartnerType.RESELLER, parent=distributor.organisation
+        )
+        customer = factories.associated_customer(db, reseller.organisation)
+        tiers.accept_notice(db, _actor(db, reseller))
+        db.commit()
+        sign_in(client, distributor.admin.account_name)
+        client.cookies.set("pc_lang", "en")
+
+        page = client.get(
+            "/customers/records", params={"partner": reseller.organisation.id}
+        )
+        other = client.get("/customers/records", params={"partner": "someone-else"})
+
+        assert page.status_code == 200
+        assert 'name="partner"' in page.text
+        assert customer.organisation.display_name in page.text
+        assert reseller.organisation.display_name in page.text
+        assert customer.organisation.display_name not in other.text

@@ -184,3 +184,27 @@ class TestTheConsole:
         assert response.headers["content-type"].startswith("text/plain")
         assert response.text == IN_CHINESE
         assert response.headers["x-request-id"]
+
+    def test_a_form_streamed_without_its_length_is_refused_as_text(
+        self, client: TestClient
+    ) -> None:
+        body = b"account=a&password=" + b"x" * (LIMIT_KB * 1024)
+
+        def pieces() -> Iterator[bytes]:
+            for start in range(0, len(body), 16 * 1024):
+                yield body[start : start + 16 * 1024]
+
+        response = client.post(
+            "/login",
+            content=pieces(),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+
+        assert response.status_code == 413
+        assert response.headers["content-type"].startswith("text/plain")
+        assert response.text == IN_CHINESE
+        assert response.headers["connection"] == "close"
+
+    def test_other_framework_errors_keep_their_status(self, client: TestClient) -> None:
+        assert client.get("/no-such-page").status_code == 404
+        assert client.request("DELETE", "/login").status_code == 405

@@ -9,23 +9,29 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
 from partnercenter import __version__
 from partnercenter.core import logging as pc_logging
 from partnercenter.core.db import make_engine, make_session_factory
-from partnercenter.core.errors import DomainError, NotAuthenticated
+from partnercenter.core.errors import DomainError, NotAuthenticated, RequestTooLarge
 from partnercenter.core.i18n import best_locale, translator
 from partnercenter.core.migrate import require_migrated
 from partnercenter.core.security import CsrfSigner, SecretBox
 from partnercenter.core.settings import Settings, load_settings
 from partnercenter.ledger.fastlane import FastLane, Lane, close_pools
-from partnercenter.web.middleware import RequestContextMiddleware
+from partnercenter.web.middleware import (
+    BSS_PREFIXES,
+    RequestContextMiddleware,
+    refusal,
+)
 from partnercenter.web.templating import make_environment
 
 API_PREFIXES = ("/api/", "/v2/", "/v3/")
@@ -174,6 +180,23 @@ def _install_error_handlers(app: FastAPI) -> None:
                 target += "?" + request.url.query
             return RedirectResponse(f"/login?next={_quote(target)}", status_code=303)
         return _console_error(request, error)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        # The framework reads a form itself and turns any failure into a 400; a body
+        # that ran past the size limit (sent without a Content-Length) gets the same
+        # refusal as one whose length said so.
+        if isinstance(error.__cause__, RequestTooLarge):
+            status, body, headers = refusal(
+                request.scope,
+                error.__cause__,
+                api=_is_api(request),
+                bss=request.url.path.startswith(BSS_PREFIXES),
+            )
+            return Response(
+                body, status, headers={k.decode(): v.decode() for k, v in headers}
+            )
+        return await http_exception_handler(request, error)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(

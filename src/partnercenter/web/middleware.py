@@ -168,8 +168,8 @@ class RequestContextMiddleware:
 
         try:
             # Refused at once when the body says it is too large; else counted as it comes,
-            # and a route that reads it raises the refusal (a form read by the framework
-            # turns it into its own 400).
+            # and a route that reads it raises the refusal (for a form the framework reads,
+            # the application's handler of the framework's errors answers it the same way).
             declared = declared_length(scope)
             if declared is not None and declared > self.max_body:
                 raise RequestTooLarge(limit=self.max_body)

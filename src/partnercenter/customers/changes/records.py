@@ -1,7 +1,8 @@
 """Reading the association records: filters, paging and the CSV export.
 
 Records are only ever added (by ``customers.service.write_record``); nothing here or
-anywhere else changes or deletes one. A partner reads the rows about itself, an account
+anywhere else changes or deletes one. A partner reads the rows about itself (a distributor
+also those of its resellers that accept the customer-information notice), an account
 manager the partner's rows about the customers assigned to it now, a customer the rows
 about itself, and vendor staff who may look customers up read every row.
 """
@@ -14,7 +15,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from partnercenter.core.actor import Actor
@@ -24,6 +25,8 @@ from partnercenter.customers.models import Association, AssociationRecord
 from partnercenter.customers.visibility import (
     association_condition,
     can_view_customers,
+    consenting_resellers,
+    has_resellers_tab,
     sees_every_customer,
 )
 from partnercenter.identity import service as identity
@@ -89,9 +92,18 @@ def _scope(actor: Actor) -> Select[AssociationRecord]:
         if not sees_every_customer(actor):
             raise Forbidden()
         return statement
-    # A distributor sees its own rows only, never those of its resellers: no
-    # visibility rule lets it see its resellers' customers here yet.
     own = statement.where(AssociationRecord.organisation_id == actor.organisation_id)
+    if has_resellers_tab(actor):
+        # A distributor associates nobody itself; it reads its resellers' rows under the
+        # rule of its resellers' tab: of those that accept the notice right now.
+        return statement.where(
+            or_(
+                AssociationRecord.organisation_id == actor.organisation_id,
+                AssociationRecord.organisation_id.in_(
+                    consenting_resellers(actor.organisation_id)
+                ),
+            )
+        )
     if actor.can(Permission.CUSTOMERS_VIEW_ALL):
         return own
     if not can_view_customers(actor):

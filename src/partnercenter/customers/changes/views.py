@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Depends, Form
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,7 +29,7 @@ from partnercenter.customers.models import (
     RequestParty,
     RequestStatus,
 )
-from partnercenter.customers.visibility import can_view_customers
+from partnercenter.customers.visibility import can_view_customers, has_resellers_tab
 from partnercenter.identity.models import Organisation
 from partnercenter.identity.permissions import Permission
 from partnercenter.web import navigation
@@ -372,13 +373,37 @@ def _vendor_reader(page: Page) -> Actor:
     return actor
 
 
+@dataclass
+class RecordFilters:
+    """The filter form of a records page, as query parameters. The partner is asked of
+    those who read several partners' rows: vendor staff, and a distributor (its
+    resellers')."""
+
+    partner: str = ""
+    customer: str = ""
+    kind: str = ""
+    outcome: str = ""
+    since: str = ""
+    until: str = ""
+
+
+def _reads_several_partners(actor: Actor) -> bool:
+    return actor.is_vendor or has_resellers_tab(actor)
+
+
+def _filters(actor: Actor, form: RecordFilters) -> dict[str, str]:
+    filters = asdict(form)
+    if not _reads_several_partners(actor):
+        del filters["partner"]
+    return filters
+
+
 def _records_page(
-    page: Page, db: Session, actor: Actor, filters: dict[str, str], offset: int
+    page: Page, db: Session, actor: Actor, form: RecordFilters, offset: int
 ) -> Response:
     vendor = actor.is_vendor
     base_path = "/vendor/association-records" if vendor else "/customers/records"
-    if not vendor:
-        filters.pop("partner", None)
+    filters = _filters(actor, form)
     error: FormError | None = None
     status = 200
     try:
@@ -398,7 +423,7 @@ def _records_page(
         kinds=records.KIND_LABELS,
         outcomes=records.OUTCOME_LABELS,
         base_path=base_path,
-        show_partner=vendor,
+        show_partner=_reads_several_partners(actor),
         export_href=f"{base_path}/export.csv" + (f"?{export}" if export else ""),
         error=error,
         status_code=status,
@@ -407,12 +432,10 @@ def _records_page(
 
 
 def _records_export(
-    page: Page, db: Session, actor: Actor, filters: dict[str, str]
+    page: Page, db: Session, actor: Actor, form: RecordFilters
 ) -> Response:
     timezone = page.settings.display_timezone
-    if not actor.is_vendor:
-        filters.pop("partner", None)
-    query = record_query(**filters, offset=0, timezone=timezone)
+    query = record_query(**_filters(actor, form), offset=0, timezone=timezone)
     text = records.export_csv(db, actor, query, page.tr, timezone=timezone)
     return csv_response(text)
 
@@ -421,90 +444,34 @@ def _records_export(
 def records_page(
     page: ActingPage,
     db: DB,
-    *,
-    customer: str = "",
-    kind: str = "",
-    outcome: str = "",
-    since: str = "",
-    until: str = "",
+    form: Annotated[RecordFilters, Depends()],
     offset: int = 0,
 ) -> Response:
-    filters = {
-        "customer": customer,
-        "kind": kind,
-        "outcome": outcome,
-        "since": since,
-        "until": until,
-    }
-    return _records_page(page, db, _partner_reader(page), filters, offset)
+    return _records_page(page, db, _partner_reader(page), form, offset)
 
 
 @router.get("/customers/records/export.csv")
 def export_records(
-    page: ActingPage,
-    db: DB,
-    *,
-    customer: str = "",
-    kind: str = "",
-    outcome: str = "",
-    since: str = "",
-    until: str = "",
+    page: ActingPage, db: DB, form: Annotated[RecordFilters, Depends()]
 ) -> Response:
-    filters = {
-        "customer": customer,
-        "kind": kind,
-        "outcome": outcome,
-        "since": since,
-        "until": until,
-    }
-    return _records_export(page, db, _partner_reader(page), filters)
+    return _records_export(page, db, _partner_reader(page), form)
 
 
 @router.get("/vendor/association-records")
 def vendor_records_page(
     page: ActingPage,
     db: DB,
-    *,
-    partner: str = "",
-    customer: str = "",
-    kind: str = "",
-    outcome: str = "",
-    since: str = "",
-    until: str = "",
+    form: Annotated[RecordFilters, Depends()],
     offset: int = 0,
 ) -> Response:
-    filters = {
-        "partner": partner,
-        "customer": customer,
-        "kind": kind,
-        "outcome": outcome,
-        "since": since,
-        "until": until,
-    }
-    return _records_page(page, db, _vendor_reader(page), filters, offset)
+    return _records_page(page, db, _vendor_reader(page), form, offset)
 
 
 @router.get("/vendor/association-records/export.csv")
 def vendor_export_records(
-    page: ActingPage,
-    db: DB,
-    *,
-    partner: str = "",
-    customer: str = "",
-    kind: str = "",
-    outcome: str = "",
-    since: str = "",
-    until: str = "",
+    page: ActingPage, db: DB, form: Annotated[RecordFilters, Depends()]
 ) -> Response:
-    filters = {
-        "partner": partner,
-        "customer": customer,
-        "kind": kind,
-        "outcome": outcome,
-        "since": since,
-        "until": until,
-    }
-    return _records_export(page, db, _vendor_reader(page), filters)
+    return _records_export(page, db, _vendor_reader(page), form)
 
 
 def csv_response(text: str) -> Response:
