@@ -7,6 +7,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnercenter.core.settings import Settings
+from tests import factories
 from tests.browser.conftest import screenshot
 from tests.browser.test_members import sign_in, sign_out
 from tests.opportunities.desk import desk
@@ -79,3 +80,38 @@ def test_a_po_goes_from_the_partner_through_review_and_validation(
     expect(page.get_by_test_id("timeline")).to_contain_text("审核通过")
     expect(page.get_by_role("heading", name="更新进展")).to_be_visible()
     screenshot(page, "opportunity-accepted")
+
+
+def test_a_bd_finds_a_partner_and_shares_an_opportunity_with_it(
+    page: Page, session_factory: sessionmaker[Session], settings: Settings
+) -> None:
+    with session_factory.begin() as db:
+        d = desk(db, settings)
+        factories.partner(db)
+        bd, partner_id, partner_name = (
+            d.bd.account_name,
+            d.partner.id,
+            d.partner.display_name,
+        )
+
+    page.goto("/login")
+    sign_in(page, bd)
+    open_opportunities(page)
+    page.get_by_role("link", name="共享机会点给伙伴").click()
+    page.get_by_label("查找合作伙伴").fill(partner_name)
+    page.get_by_role("button", name="查找", exact=True).click()
+    expect(page.get_by_label("合作伙伴", exact=True)).to_have_value(partner_id)
+    page.get_by_label("客户名称").fill("Harbour Cold Chain")
+    page.get_by_label("行业").fill("物流")
+    page.get_by_label("客户所在区域").select_option("CN")
+    page.get_by_label("联系人").fill("林涛")
+    page.get_by_label("联系电话").fill("13900000000")
+    page.get_by_label("预估金额").fill("150000")
+    page.get_by_label("预计下单日期").fill("2026-09-30")
+    page.get_by_label("弹性计算").check()
+    page.get_by_label("客户需求").fill("冷链温控数据上云。")
+    page.get_by_label("您的解决方案").fill("先试点一个仓库。")
+    page.get_by_role("button", name="共享", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("机会点已共享给伙伴。")
+    expect(page.get_by_test_id("state")).to_have_text("待伙伴确认")
+    screenshot(page, "opportunity-shared")

@@ -360,6 +360,25 @@ class TestAllocationsAndReclaims:
         error(not_json, 400, "invalid_input")
         error(not_object, 400, "invalid_input")
 
+    def test_any_text_in_a_reason_or_a_customer_id_arrives_as_sent(
+        self, api: Api
+    ) -> None:
+        reason = 'back "to" {school}, \\ and NULL, 年度拨款'
+        posted = api.post(
+            "/allocations",
+            api.partner,
+            {"customer_id": api.customer_id, "amount": "1.00", "reason": reason},
+        )
+        odd = api.allocate("1.00", 'a"b\\c,{d}')
+
+        assert posted.status_code == 201, posted.text
+        transfer = api.db.get(Transfer, posted.json()["transfer_id"])
+        assert transfer is not None
+        assert transfer.reason == reason
+        api.db.rollback()
+        error(odd, 403, "not_your_customer")
+        api.clean()
+
     def test_more_than_the_balance_is_refused_with_a_translated_message(
         self, api: Api
     ) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from partnercenter.core.settings import Settings
-from partnercenter.opportunities import queries, service
+from partnercenter.opportunities import queries, service, views
 from partnercenter.opportunities.models import Opportunity, State
 from tests import factories
 from tests.helpers import post_form, sign_in
@@ -198,3 +198,77 @@ class TestCoveragePage:
         db.commit()
         sign_in(client, d.pdm.account_name)
         assert client.get("/vendor/opportunities/coverage/regions").status_code == 403
+
+
+class TestSharing:
+    def test_the_bd_finds_the_partner_by_name_and_shares_an_opportunity(
+        self, client: TestClient, db: Session, settings: Settings
+    ) -> None:
+        d = desk(db, settings)
+        other = factories.partner(db)
+        db.commit()
+        sign_in(client, d.bd.account_name)
+        client.cookies.set("pc_lang", "en")
+
+        everyone = client.get("/vendor/opportunities/share/new")
+        found = client.get(
+            "/vendor/opportunities/share/new",
+            params={"partner_q": d.partner.display_name.upper()},
+        )
+        nobody = client.get(
+            "/vendor/opportunities/share/new", params={"partner_q": "no such 100%"}
+        )
+        shared = post_form(
+            client,
+            "/vendor/opportunities/share",
+            {**FORM, "partner_id": d.partner.id},
+        )
+
+        assert other.organisation.display_name in everyone.text
+        assert d.partner.display_name in found.text
+        assert other.organisation.display_name not in found.text
+        assert f'<option value="{d.partner.id}" selected>' in found.text
+        assert "No active partner matches." in nobody.text
+        assert shared.status_code == 303, shared.text
+        row = db.scalars(select(Opportunity)).one()
+        assert (row.organisation_id, row.state) == (d.partner.id, State.SHARED)
+
+    def test_a_refused_share_keeps_the_chosen_partner_and_speaks_chinese(
+        self, client: TestClient, db: Session, settings: Settings
+    ) -> None:
+        d = desk(db, settings)
+        db.commit()
+        sign_in(client, d.bd.account_name)
+
+        refused = post_form(
+            client,
+            "/vendor/opportunities/share",
+            {**FORM, "customer_name": "", "partner_id": d.partner.id},
+        )
+
+        assert refused.status_code == 400
+        assert f'<option value="{d.partner.id}" selected>' in refused.text
+        assert "查找合作伙伴" in refused.text
+
+    def test_more_partners_than_the_picker_shows_are_announced(
+        self,
+        client: TestClient,
+        db: Session,
+        settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        d = desk(db, settings)
+        factories.partner(db)
+        factories.partner(db)
+        db.commit()
+        monkeypatch.setattr(views, "PICKER_LIMIT", 2)
+        sign_in(client, d.bd.account_name)
+        client.cookies.set("pc_lang", "en")
+
+        page = client.get("/vendor/opportunities/share/new")
+
+        assert "Only the first 2 partners are listed" in page.text
+        assert (
+            page.text.count('<option value="') - page.text.count('<option value="">')
+            >= 2
+        )

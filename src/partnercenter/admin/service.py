@@ -248,7 +248,8 @@ class PartnerList:
     total: int
 
 
-def _partner_statement(filters: PartnerFilter) -> Select[Organisation]:
+def partner_statement(filters: PartnerFilter) -> Select[Organisation]:
+    """The partners the filters pick, unordered; the list page's and the pickers' query."""
     statement = select(Organisation).where(
         Organisation.kind == OrganisationKind.PARTNER
     )
@@ -287,7 +288,7 @@ def list_partners(
     session: Session, actor: Actor, filters: PartnerFilter
 ) -> PartnerList:
     authorize_vendor(actor, Permission.PARTNERS_VIEW)
-    statement = _partner_statement(filters)
+    statement = partner_statement(filters)
     total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
 
     distributor = aliased(Organisation)

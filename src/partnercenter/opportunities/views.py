@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from partnercenter.admin import service as admin
 from partnercenter.admin.paging import Pager
 from partnercenter.admin.regions import region_choices, region_name
 from partnercenter.core.errors import DomainError, NotFound
@@ -281,6 +282,8 @@ def _form_page(
     editing: Opportunity | None = None,
     partners: list[Organisation] | None = None,
     partner_id: str = "",
+    more_partners: bool = False,
+    partner_q: str = "",
 ) -> Response:
     return page.render(
         "opportunities/form.html",
@@ -293,6 +296,9 @@ def _form_page(
         services=[(code, page.tr.gettext(label)) for code, label in SERVICES.items()],
         partners=partners,
         partner_id=partner_id,
+        more_partners=more_partners,
+        partner_q=partner_q,
+        picker_limit=PICKER_LIMIT,
         **_helpers(page, db),
     )
 
@@ -598,31 +604,48 @@ def cancel(
 # -- sharing an HO ----------------------------------------------------------------------
 
 
-def _partners(db: Session) -> list[Organisation]:
-    # The picker lists every active partner; a vendor with thousands of partners would
-    # need a search field here instead.
-    return list(
+PICKER_LIMIT = 200
+"""Partners offered at once by the share form's picker; a search narrows them."""
+
+
+def _partners(
+    db: Session, search: str = "", chosen: str = ""
+) -> tuple[list[Organisation], bool]:
+    """Active partners whose name or account name holds ``search``, by name, at most
+    :data:`PICKER_LIMIT` (and whether more matched); the ``chosen`` one is always there."""
+    statement = admin.partner_statement(
+        admin.PartnerFilter(search=search, status="active")
+    )
+    found = list(
         db.scalars(
-            select(Organisation)
-            .where(
-                Organisation.kind == OrganisationKind.PARTNER,
-                Organisation.is_active.is_(True),
+            statement.order_by(Organisation.display_name, Organisation.id).limit(
+                PICKER_LIMIT + 1
             )
-            .order_by(Organisation.display_name)
-            .limit(500)
         )
     )
+    more = len(found) > PICKER_LIMIT
+    found = found[:PICKER_LIMIT]
+    if chosen and all(partner.id != chosen for partner in found):
+        kept = db.get(Organisation, chosen)
+        if kept is not None and kept.kind == OrganisationKind.PARTNER:
+            found.insert(0, kept)
+    return found, more
 
 
 @router.get("/vendor/opportunities/share/new")
-def share_form(page: ActingPage, db: DB) -> Response:
+def share_form(page: ActingPage, db: DB, partner_q: str = "") -> Response:
     require(page, Permission.OPPORTUNITIES_VALIDATE)
+    partners, more = _partners(db, partner_q)
     return _form_page(
         page,
         db,
         OpportunityForm(),
         action="/vendor/opportunities/share",
-        partners=_partners(db),
+        partners=partners,
+        more_partners=more,
+        partner_q=partner_q,
+        # One match is the partner looked for.
+        partner_id=partners[0].id if partner_q.strip() and len(partners) == 1 else "",
     )
 
 
@@ -642,7 +665,7 @@ async def share(page: ActingPage, db: DB) -> Response:
             form,
             action="/vendor/opportunities/share",
             error=error,
-            partners=_partners(db),
+            partners=_partners(db, chosen=partner_id)[0],
             partner_id=partner_id,
         )
     return page.redirect(
