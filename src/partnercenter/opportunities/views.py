@@ -659,13 +659,15 @@ async def share(page: ActingPage, db: DB) -> Response:
         row = service.share_with_partner(db, actor, page.settings, partner_id, form)
     except DomainError as error:
         db.rollback()
+        partners, more = _partners(db, chosen=partner_id)
         return _form_page(
             page,
             db,
             form,
             action="/vendor/opportunities/share",
             error=error,
-            partners=_partners(db, chosen=partner_id)[0],
+            partners=partners,
+            more_partners=more,
             partner_id=partner_id,
         )
     return page.redirect(
