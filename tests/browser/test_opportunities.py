@@ -20,6 +20,28 @@ def open_opportunities(page: Page) -> None:
     expect(page.get_by_role("heading", name="机会点", exact=True)).to_be_visible()
 
 
+def fill_opportunity(
+    page: Page,
+    *,
+    customer: str,
+    contact: tuple[str, str],
+    amount_and_date: tuple[str, str],
+    need: str,
+    solution: str,
+) -> None:
+    """The opportunity form's fields, for a logistics customer in China wanting compute."""
+    page.get_by_label("客户名称").fill(customer)
+    page.get_by_label("行业").fill("物流")
+    page.get_by_label("客户所在区域").select_option("CN")
+    page.get_by_label("联系人").fill(contact[0])
+    page.get_by_label("联系电话").fill(contact[1])
+    page.get_by_label("预估金额").fill(amount_and_date[0])
+    page.get_by_label("预计下单日期").fill(amount_and_date[1])
+    page.get_by_label("弹性计算").check()
+    page.get_by_label("客户需求").fill(need)
+    page.get_by_label("您的解决方案").fill(solution)
+
+
 def test_a_po_goes_from_the_partner_through_review_and_validation(
     page: Page, session_factory: sessionmaker[Session], settings: Settings
 ) -> None:
@@ -35,16 +57,14 @@ def test_a_po_goes_from_the_partner_through_review_and_validation(
     sign_in(page, partner)
     open_opportunities(page)
     page.get_by_role("link", name="新建机会点").click()
-    page.get_by_label("客户名称").fill("Lotus Freight Ltd")
-    page.get_by_label("行业").fill("物流")
-    page.get_by_label("客户所在区域").select_option("CN")
-    page.get_by_label("联系人").fill("周敏")
-    page.get_by_label("联系电话").fill("13800000000")
-    page.get_by_label("预估金额").fill("320000")
-    page.get_by_label("预计下单日期").fill("2026-06-30")
-    page.get_by_label("弹性计算").check()
-    page.get_by_label("客户需求").fill("旺季前把运单跟踪系统迁移上云。")
-    page.get_by_label("您的解决方案").fill("分两批迁移。")
+    fill_opportunity(
+        page,
+        customer="Lotus Freight Ltd",
+        contact=("周敏", "13800000000"),
+        amount_and_date=("320000", "2026-06-30"),
+        need="旺季前把运单跟踪系统迁移上云。",
+        solution="分两批迁移。",
+    )
     page.get_by_role("button", name="提交审核").click()
     expect(page.get_by_role("alert")).to_contain_text("请确认已获得客户授权")
     page.get_by_label("我方已获得客户授权").check()
@@ -101,16 +121,14 @@ def test_a_bd_finds_a_partner_and_shares_an_opportunity_with_it(
     page.get_by_label("查找合作伙伴").fill(partner_name)
     page.get_by_role("button", name="查找", exact=True).click()
     expect(page.get_by_label("合作伙伴", exact=True)).to_have_value(partner_id)
-    page.get_by_label("客户名称").fill("Harbour Cold Chain")
-    page.get_by_label("行业").fill("物流")
-    page.get_by_label("客户所在区域").select_option("CN")
-    page.get_by_label("联系人").fill("林涛")
-    page.get_by_label("联系电话").fill("13900000000")
-    page.get_by_label("预估金额").fill("150000")
-    page.get_by_label("预计下单日期").fill("2026-09-30")
-    page.get_by_label("弹性计算").check()
-    page.get_by_label("客户需求").fill("冷链温控数据上云。")
-    page.get_by_label("您的解决方案").fill("先试点一个仓库。")
+    fill_opportunity(
+        page,
+        customer="Harbour Cold Chain",
+        contact=("林涛", "13900000000"),
+        amount_and_date=("150000", "2026-09-30"),
+        need="冷链温控数据上云。",
+        solution="先试点一个仓库。",
+    )
     page.get_by_role("button", name="共享", exact=True).click()
     expect(page.get_by_role("status")).to_contain_text("机会点已共享给伙伴。")
     expect(page.get_by_test_id("state")).to_have_text("待伙伴确认")
