@@ -328,6 +328,67 @@ class TestChunks:
         assert _transfers(db, TransferKind.ALLOCATE) == 1500
         _clean(db)
 
+    def test_two_runners_taking_turns_run_every_item_once(
+        self, db: Session, session_factory: sessionmaker[Session]
+    ) -> None:
+        # Each runner remembers only its own outcomes; the other's chunks fall between.
+        w = world(db)
+        w.topup(10_000_00)
+        customers = w.customers(2500)
+        batch_id = batches.create(
+            db,
+            w.actor,
+            kind=TransferKind.ALLOCATE,
+            items=[(c, 1_00) for c in customers],
+        ).id
+        db.commit()
+
+        first: list[batches.ItemOutcome] = []
+        second: list[batches.ItemOutcome] = []
+        for ran in (first, second, first, second):
+            with session_factory() as session, session.begin():
+                batches.run_chunk(session, batch_id, ran)
+
+        assert [o.position for o in first] == list(range(1000)) + list(
+            range(2000, 2500)
+        )
+        assert [o.position for o in second] == list(range(1000, 2000))
+        assert batches.items_as_run([(c, 1_00) for c in customers], first) is None
+        db.rollback()
+        assert _fresh(db, batch_id).status is BatchStatus.DONE
+        assert _transfers(db, TransferKind.ALLOCATE) == 2500
+        assert set(w.allocated(customers).values()) == {1_00}
+        _clean(db)
+
+    def test_items_as_run_are_the_items_as_stored(
+        self, db: Session, session_factory: sessionmaker[Session]
+    ) -> None:
+        w = world(db)
+        w.topup(5_00)
+        customers = w.customers(3)
+        items = [
+            (customers[0], 2_00),
+            ("x" * 80, 1_00),
+            (customers[1], 0),
+            (customers[2], 4_00),
+            (customers[2], 3_00),
+        ]
+        batch_id = batches.create(
+            db, w.actor, kind=TransferKind.ALLOCATE, items=items
+        ).id
+        db.commit()
+
+        ran = batches.run(session_factory, batch_id)
+
+        assert batches.items_as_run(items, ran) == list(batches.item_rows(db, batch_id))
+        assert [o.error for o in ran] == [
+            None,
+            "not_your_customer",
+            "invalid_amount",
+            "insufficient_funds",
+            None,
+        ]
+
     def test_a_finished_batch_is_not_run_again(
         self, db: Session, session_factory: sessionmaker[Session]
     ) -> None:

@@ -11,16 +11,24 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 
 from partnercenter.cli import main
+from partnercenter.ledger import batches
 from partnercenter.ledger import service as ledger
-from partnercenter.ledger.models import Account, AccountKind, Entry, Transfer
+from partnercenter.ledger.models import (
+    Account,
+    AccountKind,
+    Batch,
+    Entry,
+    Transfer,
+    TransferKind,
+)
 from partnercenter.ledger.posting import entry_hash, micros
 from partnercenter.ledger.verify import verify
-from tests.ledger.world import world
+from tests.ledger.world import World, world
 
 NO_SUCH_REFERENCE = r"FOREIGN KEY|does not exist"
 """What SQLite's foreign keys and PostgreSQL's statement checks say of a missing row."""
@@ -137,6 +145,29 @@ class TestTheDatabaseRefuses:
             db.rollback()
         assert verify(db).transfers == 4
 
+    def test_one_missing_account_among_many_transfers_refuses_the_statement(
+        self, db: Session
+    ) -> None:
+        # Like a batch chunk: many transfers from one partner in one statement, the same
+        # account named again and again, and a single row naming an account that is gone.
+        books = _books(db)
+        rows = [
+            {
+                "id": f"AD-many-{n}",
+                "kind": "allocate",
+                "debit_account_id": books.partner_account,
+                "credit_account_id": 999_999 if n == 7 else books.customer_account,
+                "amount": 100,
+                "currency": "CNY",
+                "created_at": dt.datetime.now(dt.UTC),
+            }
+            for n in range(12)
+        ]
+        with pytest.raises(DatabaseError, match=NO_SUCH_REFERENCE):
+            db.execute(insert(Transfer).values(rows))
+        db.rollback()
+        assert verify(db).transfers == 4
+
     def test_an_entry_needs_a_transfer_that_exists(self, db: Session) -> None:
         books = _books(db)
 
@@ -174,13 +205,14 @@ class TestTheDatabaseRefuses:
                 text(
                     "SELECT proname, array_to_string(proconfig, ',') FROM pg_proc "
                     "WHERE proname IN ('ledger_check_entry_sides', "
-                    "'ledger_check_transfer_accounts')"
+                    "'ledger_check_transfer_accounts', 'ledger_check_item_batches')"
                 )
             ).all()
         )
         assert set(settings) == {
             "ledger_check_entry_sides",
             "ledger_check_transfer_accounts",
+            "ledger_check_item_batches",
         }
         for config in settings.values():
             assert {
@@ -209,6 +241,76 @@ class TestTheDatabaseRefuses:
                 db.execute(text(f"TRUNCATE {table} CASCADE"))
             db.rollback()
         assert verify(db).entries == 8
+
+
+def _batch_of_two(db: Session, w: World | None = None) -> str:
+    w = w or world(db)
+    items = [(w.customer(), 1_00), (w.customer(), 2_00)]
+    batch = batches.create(db, w.actor, kind=TransferKind.ALLOCATE, items=items)
+    db.commit()
+    return batch.id
+
+
+ITEM_INSERT = (
+    "INSERT INTO ledger_batch_items (batch_id, position, customer_id, amount, status) "
+    "VALUES (:batch, 0, 'c', 100, 'pending'), (:batch, 1, 'c', 100, 'pending'), "
+    "(:other, 2, 'c', 100, 'pending')"
+)
+
+
+class TestBatchItemsReferTheirBatch:
+    def test_an_item_needs_a_batch_that_exists(self, db: Session) -> None:
+        batch_id = _batch_of_two(db)
+
+        # One statement writing items of a real batch and one of a batch that is not there.
+        with pytest.raises(DatabaseError, match=r"FOREIGN KEY|does not exist"):
+            db.execute(text(ITEM_INSERT), {"batch": "no-such-batch", "other": batch_id})
+        db.rollback()
+        assert batches.counts_by_error(db, batch_id) == {}
+        assert len(batches.item_rows(db, batch_id)) == 2
+
+    def test_a_batch_with_items_cannot_be_deleted(self, db: Session) -> None:
+        batch_id = _batch_of_two(db)
+
+        with pytest.raises(DatabaseError, match=r"FOREIGN KEY|cannot be deleted"):
+            db.execute(
+                text("DELETE FROM ledger_batches WHERE id = :id"), {"id": batch_id}
+            )
+        db.rollback()
+        assert db.get(Batch, batch_id) is not None
+
+    def test_an_item_cannot_be_moved_to_a_batch_that_is_not_there(
+        self, db: Session
+    ) -> None:
+        batch_id = _batch_of_two(db)
+
+        with pytest.raises(DatabaseError, match=r"FOREIGN KEY|stays in the batch"):
+            db.execute(
+                text("UPDATE ledger_batch_items SET batch_id = 'elsewhere'"),
+            )
+        db.rollback()
+        assert len(batches.item_rows(db, batch_id)) == 2
+
+    @pytest.mark.postgresql_only
+    def test_postgresql_keeps_items_in_their_batch_and_batches_untruncated(
+        self, db: Session
+    ) -> None:
+        w = world(db)
+        first = _batch_of_two(db, w)
+        second = _batch_of_two(db, w)
+
+        with pytest.raises(DatabaseError, match="stays in the batch"):
+            db.execute(
+                text(
+                    "UPDATE ledger_batch_items SET batch_id = :to WHERE batch_id = :at"
+                ),
+                {"to": second, "at": first},
+            )
+        db.rollback()
+        with pytest.raises(DatabaseError, match="cannot be truncated"):
+            db.execute(text("TRUNCATE ledger_batches CASCADE"))
+        db.rollback()
+        assert [len(batches.item_rows(db, b)) for b in (first, second)] == [2, 2]
 
 
 class TestVerifyFindsTampering:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Row, Table, bindparam, func, select, text, update
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnercenter.core import audit
@@ -48,6 +48,26 @@ UPDATE_ITEMS = text(
 )
 MAX_ITEMS = 10_000
 CHUNK = 1000
+CUSTOMER_ID_LENGTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ItemOutcome:
+    """What running an item decided, as stored on the item."""
+
+    position: int
+    status: BatchItemStatus
+    transfer_id: str | None
+    error: str | None
+
+
+ItemRow = tuple[int, str, int, BatchItemStatus, str | None, str | None]
+"""An item as answered: position, customer id, amount, status, transfer id, error code."""
+
+
+def stored_customer_id(customer_id: str) -> str:
+    """The customer id as an item keeps it (an id that long names no customer anyway)."""
+    return customer_id[:CUSTOMER_ID_LENGTH]
 
 
 def create(
@@ -89,7 +109,7 @@ def create(
     session.flush()
     pending = BatchItemStatus.PENDING.value
     rows = [
-        (batch.id, position, customer_id[:64], amount, pending)
+        (batch.id, position, stored_customer_id(customer_id), amount, pending)
         for position, (customer_id, amount) in enumerate(items)
     ]
     if session.get_bind().dialect.name == "postgresql":
@@ -140,16 +160,26 @@ def _runner(session: Session, batch: Batch) -> Actor:
     )
 
 
-def run_chunk(session: Session, batch_id: str) -> bool:
-    """Run the next chunk of pending items; True while some remain."""
+def run_chunk(
+    session: Session, batch_id: str, ran: list[ItemOutcome] | None = None
+) -> bool:
+    """Run the next chunk of pending items; True while some remain.
+
+    ``ran`` collects the outcomes of the items run, in order. Each chunk runs the pending
+    items of lowest position, so every item up to the last one in ``ran`` has been run:
+    the next chunk looks for pending items only after it.
+    """
     batch = session.scalar(select(Batch).where(Batch.id == batch_id).with_for_update())
     if batch is None or batch.status is BatchStatus.DONE:
         return False
     session.refresh(batch)
+    after = ran[-1].position if ran else -1
     pending = session.execute(
         select(BatchItem.position, BatchItem.customer_id, BatchItem.amount)
         .where(
-            BatchItem.batch_id == batch_id, BatchItem.status == BatchItemStatus.PENDING
+            BatchItem.batch_id == batch_id,
+            BatchItem.position > after,
+            BatchItem.status == BatchItemStatus.PENDING,
         )
         .order_by(BatchItem.position)
         .limit(CHUNK)
@@ -169,18 +199,17 @@ def run_chunk(session: Session, batch_id: str) -> bool:
         currency=batch.currency,
     )
     outcomes = [
-        {
-            "b_batch": batch_id,
-            "b_position": row.position,
-            "b_status": (
-                BatchItemStatus.DONE if result.transfer_id else BatchItemStatus.REFUSED
-            ),
-            "b_transfer": result.transfer_id,
-            "b_error": result.error,
-        }
+        ItemOutcome(
+            row.position,
+            BatchItemStatus.DONE if result.transfer_id else BatchItemStatus.REFUSED,
+            result.transfer_id,
+            result.error,
+        )
         for row, result in zip(pending, results, strict=True)
     ]
     _record_outcomes(session, batch_id, outcomes)
+    if ran is not None:
+        ran.extend(outcomes)
     batch = session.get(Batch, batch_id, populate_existing=True, with_for_update=True)
     assert batch is not None
     done = [r for r in results if r.transfer_id]
@@ -195,17 +224,17 @@ def run_chunk(session: Session, batch_id: str) -> bool:
 
 
 def _record_outcomes(
-    session: Session, batch_id: str, outcomes: list[dict[str, object]]
+    session: Session, batch_id: str, outcomes: list[ItemOutcome]
 ) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.connection().execute(
             UPDATE_ITEMS,
             {
                 "batch_id": batch_id,
-                "position": pg_array([o["b_position"] for o in outcomes]),
-                "status": pg_array([o["b_status"] for o in outcomes]),
-                "transfer_id": pg_array([o["b_transfer"] for o in outcomes]),
-                "error_code": pg_array([o["b_error"] for o in outcomes]),
+                "position": pg_array([o.position for o in outcomes]),
+                "status": pg_array([o.status for o in outcomes]),
+                "transfer_id": pg_array([o.transfer_id for o in outcomes]),
+                "error_code": pg_array([o.error for o in outcomes]),
             },
         )
         return
@@ -221,17 +250,32 @@ def _record_outcomes(
             error_code=bindparam("b_error"),
         )
     )
-    session.connection().execute(statement, outcomes)
+    session.connection().execute(
+        statement,
+        [
+            {
+                "b_batch": batch_id,
+                "b_position": o.position,
+                "b_status": o.status,
+                "b_transfer": o.transfer_id,
+                "b_error": o.error,
+            }
+            for o in outcomes
+        ],
+    )
 
 
-def run(factory: sessionmaker[Session], batch_id: str) -> None:
-    """Run a batch to its end, one committed transaction per chunk."""
+def run(factory: sessionmaker[Session], batch_id: str) -> list[ItemOutcome]:
+    """Run a batch to its end, one committed transaction per chunk; the outcomes of the
+    items this call ran (all of them unless another runner took some, or had already)."""
+    ran: list[ItemOutcome] = []
     while True:
         with factory() as session, session.begin():
-            more = run_chunk(session, batch_id)
+            more = run_chunk(session, batch_id, ran)
         if not more:
             break
     log.info("ledger.batch_done", batch_id=batch_id)
+    return ran
 
 
 def unfinished(session: Session) -> list[str]:
@@ -273,9 +317,7 @@ def items(
     ).all()
 
 
-def item_rows(
-    session: Session, batch_id: str
-) -> Sequence[Row[int, str, int, BatchItemStatus, str | None, str | None]]:
+def item_rows(session: Session, batch_id: str) -> Sequence[ItemRow]:
     """Every item's columns in order, as plain rows (ten thousand ORM objects cost more
     to build than the answer they go into)."""
     return session.execute(
@@ -290,6 +332,26 @@ def item_rows(
         .where(BatchItem.batch_id == batch_id)
         .order_by(BatchItem.position)
     ).all()
+
+
+def items_as_run(
+    items: Sequence[tuple[str, int]], ran: Sequence[ItemOutcome]
+) -> list[ItemRow] | None:
+    """The rows :func:`item_rows` would read, from a batch's items as given and the
+    outcomes of running every one of them; None if some were not run here."""
+    if len(ran) != len(items):
+        return None
+    return [
+        (
+            o.position,
+            stored_customer_id(items[o.position][0]),
+            items[o.position][1],
+            o.status,
+            o.transfer_id,
+            o.error,
+        )
+        for o in ran
+    ]
 
 
 def counts_by_error(session: Session, batch_id: str) -> dict[str, int]:

@@ -38,11 +38,12 @@ CHECKED_PER_STATEMENT = frozenset(
         "fk_ledger_entries_account_id_ledger_accounts",
         "fk_ledger_transfers_debit_account_id_ledger_accounts",
         "fk_ledger_transfers_credit_account_id_ledger_accounts",
+        "fk_ledger_batch_items_batch_id_ledger_batches",
     }
 )
 """Foreign keys of these models that PostgreSQL does not hold as keys: triggers check the
-same references once per statement instead of once per row (migration 0013), since a batch
-writes thousands of rows a statement. SQLite keeps them as keys."""
+same references once per statement instead of once per row (migrations 0013 and 0015),
+since a batch writes thousands of rows a statement. SQLite keeps them as keys."""
 
 
 class AccountKind(StrEnum):

@@ -489,10 +489,14 @@ class BatchOut(BaseModel):
     items: list[BatchItemOut]
 
 
-def _batch_json(db: Session, batch_id: str) -> dict[str, Any]:
+def _batch_json(
+    db: Session, batch_id: str, as_run: list[batches.ItemRow] | None = None
+) -> dict[str, Any]:
+    """A batch and its items; ``as_run``, the items of a batch just run whole, spares
+    reading them back."""
     batch = db.get(Batch, batch_id, populate_existing=True)
     assert batch is not None
-    items = batches.item_rows(db, batch_id)
+    items = batches.item_rows(db, batch_id) if as_run is None else as_run
     return {
         "batch_id": batch.id,
         "kind": batch.kind.value,
@@ -503,14 +507,14 @@ def _batch_json(db: Session, batch_id: str) -> dict[str, Any]:
         "done_amount": str(to_decimal(batch.done_amount)),
         "items": [
             {
-                "position": item.position,
-                "customer_id": item.customer_id,
-                "amount": format_minor(item.amount),
-                "status": item.status.value,
-                "transfer_id": item.transfer_id,
-                "error": item.error_code,
+                "position": position,
+                "customer_id": customer_id,
+                "amount": format_minor(amount),
+                "status": status.value,
+                "transfer_id": transfer_id,
+                "error": error,
             }
-            for item in items
+            for position, customer_id, amount, status, transfer_id, error in items
         ],
     }
 
@@ -572,8 +576,8 @@ def create_batch(
     # The batch and its key commit first; then it runs chunk by chunk, each committed, so
     # a retry after a crash finds the batch and the worker finishes what is left.
     db.commit()
-    batches.run(factory, batch_id)
-    payload = _batch_json(db, batch_id)
+    ran = batches.run(factory, batch_id)
+    payload = _batch_json(db, batch_id, batches.items_as_run(items, ran))
     db.commit()
     return _answer(payload, 201, replayed=REPLAYED in claimed.headers)
 

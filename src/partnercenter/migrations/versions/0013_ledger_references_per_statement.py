@@ -65,8 +65,8 @@ KEYS = {
     ),
 }
 
-UP = """
-CREATE FUNCTION ledger_check_transfer_accounts() RETURNS trigger LANGUAGE plpgsql
+TRANSFER_ACCOUNTS_CHECK = """
+CREATE OR REPLACE FUNCTION ledger_check_transfer_accounts() RETURNS trigger LANGUAGE plpgsql
     SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 BEGIN
     IF EXISTS (
@@ -81,6 +81,9 @@ BEGIN
     RETURN NULL;
 END
 $$;
+"""
+
+UP = """
 CREATE TRIGGER ledger_transfers_accounts_exist AFTER INSERT ON ledger_transfers
     REFERENCING NEW TABLE AS written_transfers
     FOR EACH STATEMENT EXECUTE FUNCTION ledger_check_transfer_accounts();
@@ -132,6 +135,7 @@ def upgrade() -> None:
         return
     for name, (table, _, _) in KEYS.items():
         op.drop_constraint(name, table, type_="foreignkey")
+    op.execute(TRANSFER_ACCOUNTS_CHECK)
     op.execute(UP)
 
 
