@@ -270,6 +270,7 @@ def post(
             results.append(shortfall)
             continue
         transfers.append(_transfer_row(posting, actor_columns))
+        kind = posting.kind.value
         for state, amount in ((debit, -posting.amount), (credit, posting.amount)):
             state.balance += amount
             state.entry_count += 1
@@ -278,7 +279,7 @@ def post(
                 account_id=state.id,
                 seq=state.entry_count,
                 transfer_id=posting.transfer_id,
-                kind=posting.kind.value,
+                kind=kind,
                 amount=amount,
                 balance_after=state.balance,
                 at_micros=at_us,

@@ -15,7 +15,11 @@ PostgreSQL, with what is accepted and refused unchanged:
 * A batch's items referred to their batch by a foreign key, which looked the batch up, and
   key-share locked it, once for each of up to ten thousand items. A trigger now checks once
   per statement that the batches its items name exist. As with the key, a batch that has
-  items cannot be deleted; an item cannot be moved to another batch.
+  items cannot be deleted; unlike it, an item cannot be moved to another batch at all.
+
+Each item is written pending and then updated once with its outcome. Half of each page of
+items is now left free, so that the updated version fits beside the first one and the
+item's index entry stays as it is.
 """
 
 import importlib
@@ -104,9 +108,12 @@ CREATE TRIGGER ledger_batches_kept BEFORE DELETE ON ledger_batches
     FOR EACH ROW EXECUTE FUNCTION ledger_refuse_batch_delete();
 CREATE TRIGGER ledger_batches_no_truncate BEFORE TRUNCATE ON ledger_batches
     FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_batch_delete();
+
+ALTER TABLE ledger_batch_items SET (fillfactor = 50);
 """
 
 DROP_BATCH_ITEMS_CHECK = """
+ALTER TABLE ledger_batch_items RESET (fillfactor);
 DROP TRIGGER ledger_batches_no_truncate ON ledger_batches;
 DROP TRIGGER ledger_batches_kept ON ledger_batches;
 DROP FUNCTION ledger_refuse_batch_delete();
