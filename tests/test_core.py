@@ -35,6 +35,7 @@ from partnercenter.core.money import (
     truncate_to_minor,
 )
 from partnercenter.core.settings import LogFormat, Settings, load_settings
+from partnercenter.ledger.models import BatchItemStatus
 from partnercenter.worker import run_once
 from tests import factories
 
@@ -324,6 +325,32 @@ class TestArrayParameters:
             {"values": pg_array([0, -7, 2**62])},
         )
         assert numbers == [0, -7, 2**62]
+
+    @pytest.mark.postgresql_only
+    @pytest.mark.parametrize(
+        ("values", "cast", "expected"),
+        [
+            # Plain strings and enum members, with no character to escape and no NULL.
+            (["AD1", "AD2", ""], "text[]", ["AD1", "AD2", ""]),
+            (
+                [BatchItemStatus.DONE, "refused", BatchItemStatus.PENDING],
+                "text[]",
+                ["done", "refused", "pending"],
+            ),
+            # Integers beside NULLs are quoted, and still read as numbers.
+            ([5, None, -3], "bigint[]", [5, None, -3]),
+            ([None, None], "text[]", [None, None]),
+            (["one backslash \\", "x"], "text[]", ["one backslash \\", "x"]),
+            ([], "bigint[]", []),
+        ],
+    )
+    def test_every_kind_of_list_round_trips(
+        self, db: Session, values: list[object], cast: str, expected: list[object]
+    ) -> None:
+        [(back,)] = db.execute(
+            text(f"SELECT CAST(:values AS {cast})"), {"values": pg_array(values)}
+        )
+        assert back == expected
 
 
 class TestSettings:

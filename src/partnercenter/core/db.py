@@ -154,13 +154,25 @@ def pg_array(values: Iterable[object]) -> str:
     values = list(values)
     if all(type(value) is int for value in values):
         return "{" + ",".join(map(str, values)) + "}"
-    parts: list[str] = []
-    for value in values:
-        if value is None:
-            parts.append("NULL")
-        elif isinstance(value, int) and not isinstance(value, bool):
-            parts.append(str(value))
-        else:
-            text = value.value if isinstance(value, StrEnum) else str(value)
-            parts.append('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
-    return "{" + ",".join(parts) + "}"
+    # Every element quoted (PostgreSQL reads "5" as 5 in a bigint[] too), NULL bare.
+    texts = [
+        value
+        if type(value) is str
+        else None
+        if value is None
+        else value.value
+        if isinstance(value, StrEnum)
+        else str(value)
+        for value in values
+    ]
+    if None not in texts:
+        joined = '","'.join(texts)  # type: ignore[arg-type]
+        if "\\" not in joined and '"' not in joined:
+            return '{"' + joined + '"}'
+    return "{" + ",".join(_array_element(text) for text in texts) + "}"
+
+
+def _array_element(text: str | None) -> str:
+    if text is None:
+        return "NULL"
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
