@@ -165,11 +165,16 @@ def pg_array(values: Iterable[object]) -> str:
         else str(value)
         for value in values
     ]
-    if None not in texts:
-        joined = '","'.join(texts)  # type: ignore[arg-type]
-        if "\\" not in joined and '"' not in joined:
-            return '{"' + joined + '"}'
-    return "{" + ",".join(_array_element(text) for text in texts) + "}"
+    present = [text for text in texts if text is not None]
+    joined = '","'.join(present)
+    if "\\" in joined or '"' in joined:
+        return "{" + ",".join(map(_array_element, texts)) + "}"
+    if len(present) == len(texts):
+        return '{"' + joined + '"}'
+    # Nothing to escape, some NULLs (the error codes of a chunk that all went through).
+    return (
+        "{" + ",".join("NULL" if text is None else f'"{text}"' for text in texts) + "}"
+    )
 
 
 def _array_element(text: str | None) -> str:

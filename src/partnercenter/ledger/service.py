@@ -153,15 +153,21 @@ def _account_ids(
 ) -> dict[tuple[str, AccountKind], int]:
     found: dict[tuple[str, AccountKind], int] = {}
     organisations = sorted({organisation_id for organisation_id, _ in keys})
-    for start in range(0, len(organisations), posting.CHUNK):
+    kinds = sorted({kind for _, kind in keys})
+    # An array parameter has no length limit: PostgreSQL finds them all in one statement
+    # (a chunk's thousand customers and their partner, say).
+    on_postgresql = session.get_bind().dialect.name == "postgresql"
+    step = max(len(organisations), 1) if on_postgresql else posting.CHUNK
+    for start in range(0, len(organisations), step):
         rows = session.execute(
             select(Account.organisation_id, Account.kind, Account.id).where(
                 posting.among(
                     session,
                     Account.organisation_id,
-                    organisations[start : start + posting.CHUNK],
+                    organisations[start : start + step],
                     String,
                 ),
+                Account.kind.in_(kinds),
                 Account.currency == currency,
             )
         )
