@@ -23,7 +23,7 @@ from partnercenter.ledger.models import (
 from partnercenter.ledger.tasks import finish_batches
 from partnercenter.ledger.verify import verify
 from tests import factories
-from tests.ledger.world import actor_of, two_tiers, world
+from tests.ledger.world import World, actor_of, two_tiers, world
 
 CONSULTING = AssociationMode.CONSULTING
 
@@ -247,20 +247,23 @@ class TestItems:
             batches.get(db, w.actor, "no-such-batch")
 
 
+def _allocations_to_2500(db: Session) -> tuple[World, list[str], str]:
+    """A committed batch allocating 1.00 to each of 2,500 new customers, from 10,000.00."""
+    w = world(db)
+    w.topup(10_000_00)
+    customers = w.customers(2500)
+    batch_id = batches.create(
+        db, w.actor, kind=TransferKind.ALLOCATE, items=[(c, 1_00) for c in customers]
+    ).id
+    db.commit()
+    return w, customers, batch_id
+
+
 class TestChunks:
     def test_a_large_batch_runs_a_thousand_items_per_transaction(
         self, db: Session, session_factory: sessionmaker[Session]
     ) -> None:
-        w = world(db)
-        w.topup(10_000_00)
-        customers = w.customers(2500)
-        batch_id = batches.create(
-            db,
-            w.actor,
-            kind=TransferKind.ALLOCATE,
-            items=[(c, 1_00) for c in customers],
-        ).id
-        db.commit()
+        w, _, batch_id = _allocations_to_2500(db)
 
         progress = []
         more = True
@@ -332,16 +335,7 @@ class TestChunks:
         self, db: Session, session_factory: sessionmaker[Session]
     ) -> None:
         # Each runner remembers only its own outcomes; the other's chunks fall between.
-        w = world(db)
-        w.topup(10_000_00)
-        customers = w.customers(2500)
-        batch_id = batches.create(
-            db,
-            w.actor,
-            kind=TransferKind.ALLOCATE,
-            items=[(c, 1_00) for c in customers],
-        ).id
-        db.commit()
+        w, customers, batch_id = _allocations_to_2500(db)
 
         first: list[batches.ItemOutcome] = []
         second: list[batches.ItemOutcome] = []
