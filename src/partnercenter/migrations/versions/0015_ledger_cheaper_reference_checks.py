@@ -15,7 +15,9 @@ PostgreSQL, with what is accepted and refused unchanged:
 * A batch's items referred to their batch by a foreign key, which looked the batch up, and
   key-share locked it, once for each of up to ten thousand items. A trigger now checks once
   per statement that the batches its items name exist. As with the key, a batch that has
-  items cannot be deleted; unlike it, an item cannot be moved to another batch at all.
+  items cannot be deleted; unlike it, an item cannot be moved to another batch at all, and
+  the check locks nothing: a batch with no items yet, deleted by hand while its first items
+  are being written, could leave them naming no batch. The product never deletes batches.
 
 Each item is written pending and then updated once with its outcome. Half of each page of
 items is now left free, so that the updated version fits beside the first one and the
