@@ -166,7 +166,8 @@ class Entry(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "seq"),
         CheckConstraint("amount <> 0", name="amount_not_zero"),
-        Index("ix_ledger_entries_transfer", "transfer_id"),
+        # Also how a transfer's entries are found: by its two accounts and its time, which
+        # its entries carry (`verify` checks that they do).
         Index("ix_ledger_entries_account_time", "account_id", "created_at"),
     )
 

@@ -169,6 +169,16 @@ def among(
     return column.in_(values)
 
 
+def entries_of(transfer: Transfer) -> list[ColumnElement[bool]]:
+    """The conditions that find ``transfer``'s entries: on its two accounts, at its time
+    (which its entries carry), through the accounts' time index."""
+    return [
+        Entry.account_id.in_([transfer.debit_account_id, transfer.credit_account_id]),
+        Entry.created_at == transfer.created_at,
+        Entry.transfer_id == transfer.id,
+    ]
+
+
 SIDE = case(
     (Account.kind.in_([AccountKind.CUSTOMER_ALLOCATED, AccountKind.CUSTOMER_CASH]), 0),
     (Account.kind.in_([AccountKind.PARTNER_CASH, AccountKind.PARTNER_HOLD]), 1),
@@ -465,6 +475,7 @@ __all__ = [
     "Posting",
     "Shortfall",
     "available",
+    "entries_of",
     "entry_hash",
     "forget_accounts",
     "lock_accounts",

@@ -44,7 +44,14 @@ from partnercenter.core.money import (
 from partnercenter.core.settings import Settings
 from partnercenter.identity import service as identity
 from partnercenter.identity.permissions import Permission
-from partnercenter.ledger import batches, fastpath, idempotency, service, withdrawals
+from partnercenter.ledger import (
+    batches,
+    fastpath,
+    idempotency,
+    posting,
+    service,
+    withdrawals,
+)
 from partnercenter.ledger.errors import BatchTooLarge, NoSuchTransfer
 from partnercenter.ledger.models import (
     Account,
@@ -219,8 +226,8 @@ def stored_transfer(session: Session, transfer_id: str) -> dict[str, Any]:
     partner_balance = session.scalar(
         select(Entry.balance_after)
         .join(Account, Account.id == Entry.account_id)
+        .where(*posting.entries_of(transfer))
         .where(
-            Entry.transfer_id == transfer_id,
             Account.organisation_id == transfer.organisation_id,
             Account.kind == AccountKind.PARTNER_CASH,
         )

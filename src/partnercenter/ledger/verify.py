@@ -5,7 +5,7 @@ It checks, without trusting any stored total:
 * every entry's transfer and account, and every transfer's two accounts, exist (PostgreSQL
   checks these references with triggers, not keys, and triggers can be switched off);
 * every transfer has exactly two entries, its amount out of the debit account and into the
-  credit account, so each sums to zero;
+  credit account, so each sums to zero, and both at the transfer's time;
 * every transfer's kind joins the kinds of accounts it may (an allocation goes from a
   partner's balance to a customer's allocated money, and so on);
 * every account's entries are numbered 1, 2, 3… without a gap, each balance-after is the
@@ -206,7 +206,7 @@ def _check_routes(session: Session, report: Report) -> None:
 
 def _entries(
     session: Session,
-) -> Iterator[tuple[int, int, int, int, str, str, str, int]]:
+) -> Iterator[tuple[int, int, int, int, str, str, str, int, bool]]:
     statement = (
         select(
             Entry.account_id,
@@ -217,6 +217,7 @@ def _entries(
             Entry.transfer_id,
             Transfer.kind,
             Entry.created_at,
+            Transfer.created_at.label("transfer_at"),
         )
         .join(Transfer, Transfer.id == Entry.transfer_id)
         .order_by(Entry.account_id, Entry.seq)
@@ -232,6 +233,7 @@ def _entries(
             row.transfer_id,
             row.kind.value,
             micros(row.created_at),
+            row.created_at == row.transfer_at,
         )
 
 
@@ -263,13 +265,19 @@ def _check_chains(session: Session, report: Report) -> None:
         transfer_id,
         kind,
         at,
+        on_time,
     ) in _entries(session):
         report.entries += 1
+        subject = f"account {account_id} entry {seq}"
+        if not on_time:
+            # A transfer's entries are found by its accounts and its time.
+            report.problems.append(
+                Problem("entry_time", subject, f"is not at the time of {transfer_id}")
+            )
         if chain is None or chain.account_id != account_id:
             chain = chains.setdefault(account_id, _Chain(account_id))
         if chain.broken:
             continue
-        subject = f"account {account_id} entry {seq}"
         if seq != chain.seq + 1:
             report.problems.append(
                 Problem("chain_sequence", subject, f"follows entry {chain.seq}")
