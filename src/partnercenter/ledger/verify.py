@@ -269,7 +269,7 @@ def _check_chains(session: Session, report: Report) -> None:
     ) in _entries(session):
         report.entries += 1
         subject = f"account {account_id} entry {seq}"
-        if not on_time:
+        if not on_time and len(report.problems) < MAX_PROBLEMS:
             # A transfer's entries are found by its accounts and its time.
             report.problems.append(
                 Problem("entry_time", subject, f"is not at the time of {transfer_id}")
