@@ -43,7 +43,8 @@ CHECKED_PER_STATEMENT = frozenset(
 )
 """Foreign keys of these models that PostgreSQL does not hold as keys: triggers check the
 same references once per statement instead of once per row (migrations 0013 and 0015),
-since a batch writes thousands of rows a statement. SQLite keeps them as keys."""
+since a batch writes thousands of rows a statement. SQLite keeps them as keys. The checks
+lock nothing, so accounts and batches are never deleted (migration 0017)."""
 
 
 class AccountKind(StrEnum):

@@ -57,6 +57,33 @@ END
 $$;
 """
 
+BATCH_DELETE_RULE = """
+-- A truncation is refused while any item is left, even one truncated in the same statement.
+CREATE FUNCTION ledger_refuse_batch_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        IF EXISTS (SELECT 1 FROM ledger_batch_items) THEN
+            RAISE foreign_key_violation USING
+                MESSAGE = 'batches that have items cannot be truncated',
+                TABLE = 'ledger_batches';
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF EXISTS (SELECT 1 FROM ledger_batch_items WHERE batch_id = OLD.id) THEN
+        RAISE foreign_key_violation USING
+            MESSAGE = 'a batch that has items cannot be deleted',
+            TABLE = 'ledger_batches';
+    END IF;
+    RETURN OLD;
+END
+$$;
+CREATE TRIGGER ledger_batches_kept BEFORE DELETE ON ledger_batches
+    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_batch_delete();
+CREATE TRIGGER ledger_batches_no_truncate BEFORE TRUNCATE ON ledger_batches
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_batch_delete();
+
+"""
+
 BATCH_ITEMS_CHECK = """
 CREATE FUNCTION ledger_check_item_batches() RETURNS trigger LANGUAGE plpgsql
     SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
@@ -87,30 +114,6 @@ CREATE TRIGGER ledger_batch_items_stay BEFORE UPDATE OF batch_id ON ledger_batch
     FOR EACH ROW WHEN (OLD.batch_id IS DISTINCT FROM NEW.batch_id)
     EXECUTE FUNCTION ledger_refuse_item_move();
 
--- A truncation is refused while any item is left, even one truncated in the same statement.
-CREATE FUNCTION ledger_refuse_batch_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'TRUNCATE' THEN
-        IF EXISTS (SELECT 1 FROM ledger_batch_items) THEN
-            RAISE foreign_key_violation USING
-                MESSAGE = 'batches that have items cannot be truncated',
-                TABLE = 'ledger_batches';
-        END IF;
-        RETURN NULL;
-    END IF;
-    IF EXISTS (SELECT 1 FROM ledger_batch_items WHERE batch_id = OLD.id) THEN
-        RAISE foreign_key_violation USING
-            MESSAGE = 'a batch that has items cannot be deleted',
-            TABLE = 'ledger_batches';
-    END IF;
-    RETURN OLD;
-END
-$$;
-CREATE TRIGGER ledger_batches_kept BEFORE DELETE ON ledger_batches
-    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_batch_delete();
-CREATE TRIGGER ledger_batches_no_truncate BEFORE TRUNCATE ON ledger_batches
-    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_batch_delete();
-
 ALTER TABLE ledger_batch_items SET (fillfactor = 50);
 """
 
@@ -132,6 +135,7 @@ def upgrade() -> None:
     op.execute(TRANSFER_ACCOUNTS_CHECK)
     op.drop_constraint(ITEMS_KEY, "ledger_batch_items", type_="foreignkey")
     op.execute(BATCH_ITEMS_CHECK)
+    op.execute(BATCH_DELETE_RULE)
 
 
 def downgrade() -> None:
