@@ -21,6 +21,8 @@ from partnercenter.identity.models import PartnerType
 from partnercenter.ledger import service as ledger
 from partnercenter.ledger.errors import InvalidAmount, NotCorrectable
 from partnercenter.ledger.models import Transfer
+from partnercenter.vouchers import spending
+from partnercenter.vouchers.spending import VoucherUse
 from tests import factories
 from tests.helpers import csrf_from, post_form, sign_in
 
@@ -551,6 +553,58 @@ class TestAccountsAndConsumption:
         assert one.text.count('data-testid="charge-row"') == 1
         assert "BILL-101" in one.text
         assert later.text.count('data-testid="charge-row"') == 0
+
+    @pytest.mark.parametrize("locale", ["zh-CN", "en"])
+    def test_a_charge_vouchers_paid_whole_is_listed_with_how_it_was_paid(
+        self,
+        client: TestClient,
+        db: Session,
+        world: Finance,
+        monkeypatch: pytest.MonkeyPatch,
+        locale: str,
+    ) -> None:
+        customer = world.customer.organisation.id
+        paid: dict[str, int] = {"BILL-V": 5_00, "BILL-M": 1_00}
+        monkeypatch.setattr(
+            spending,
+            "cover",
+            lambda session, **kw: (
+                [VoucherUse("v-1", paid.get(kw["charge_id"], 0))]
+                if kw["charge_id"] in paid
+                else []
+            ),
+        )
+        ledger.post_charges(
+            db,
+            finance_actor(db, world),
+            [
+                ledger.Charge("BILL-V", customer, 5_00),
+                ledger.Charge("BILL-M", customer, 3_00),
+                ledger.Charge("BILL-C", customer, 2_00),
+            ],
+        )
+        mixed = db.scalar(select(Transfer.id).where(Transfer.external_ref == "BILL-M"))
+        db.commit()
+        signed_in(client, world.clerk, locale)
+        tr = translator(locale)
+
+        every = client.get("/vendor/finance/charges")
+        found = client.get("/vendor/finance/charges", params={"q": mixed})
+
+        rows = {
+            row.split("</td>")[0].rsplit(">", 1)[-1]: row
+            for row in every.text.split('data-testid="charge-row">')[1:]
+        }
+        assert set(rows) == {"BILL-V", "BILL-M", "BILL-C"}
+        assert str(escape(tr.gettext("none: vouchers paid it all"))) in rows["BILL-V"]
+        assert money(5_00) in rows["BILL-V"]
+        assert mixed in rows["BILL-M"]
+        assert money(1_00) in rows["BILL-M"]
+        total = every.text.split('data-testid="charges-total">')[1].split("</p>")[0]
+        assert money(10_00) in total
+        assert money(4_00) in total
+        assert found.text.count('data-testid="charge-row"') == 1
+        assert "BILL-M" in found.text
 
     def test_the_consumption_page_pages(
         self, client: TestClient, db: Session, world: Finance

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from partnercenter.billing.models import UsageLine
 from partnercenter.core.clock import start_of_local_day
 from partnercenter.identity.models import Organisation, OrganisationKind
 from partnercenter.ledger.models import (
@@ -373,68 +374,79 @@ class ChargeFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class ChargeRow:
+    line: UsageLine
+    """The charge as billing sent it, with how it was paid (vouchers, then cash)."""
+    customer: Organisation | None
+
+
+@dataclass(frozen=True, slots=True)
 class ChargePage:
-    rows: list[TransferRow]
+    rows: list[ChargeRow]
     total: int
     amount: int
     """Charges less refunds over every row found, not only this page."""
+    cash: int
+    """The part of ``amount`` that moved money in the ledger; the rest vouchers paid."""
 
 
 def charges(
     session: Session, currency: str, timezone: str, filters: ChargeFilter
 ) -> ChargePage:
-    """The consumption and refund transfers, newest first.
-
-    The page lists ledger transfers, so a charge that vouchers paid in full (it moves no
-    cash and writes no transfer) is not among them; the billing module's usage lines and
-    monthly bills have every charge.
-    """
+    """Every charge and refund posted, newest first, from the usage lines: a charge that
+    vouchers paid in full is listed too, though it moved no cash and has no transfer."""
     kinds = (
         [CHARGE_KINDS[filters.kind]]
         if filters.kind in CHARGE_KINDS
         else list(CHARGE_KINDS.values())
     )
     statement = (
-        select(Transfer, Organisation)
-        .outerjoin(Organisation, Organisation.id == Transfer.counterparty_id)
-        .where(Transfer.kind.in_(kinds), Transfer.currency == currency)
+        select(UsageLine, Organisation)
+        .outerjoin(Organisation, Organisation.id == UsageLine.customer_id)
+        .where(UsageLine.kind.in_(kinds), UsageLine.currency == currency)
     )
     if filters.search.strip():
         wanted = filters.search.strip()
         pattern = _pattern(wanted)
         statement = statement.where(
             or_(
-                Transfer.external_ref == wanted,
-                Transfer.id == wanted,
-                Transfer.counterparty_id == wanted,
+                UsageLine.charge_id == wanted,
+                UsageLine.transfer_id == wanted,
+                UsageLine.customer_id == wanted,
                 func.lower(Organisation.account_name).like(pattern),
                 func.lower(Organisation.display_name).like(pattern),
             )
         )
     if filters.since:
         statement = statement.where(
-            Transfer.created_at >= _local_midnight(filters.since, timezone)
+            UsageLine.created_at >= _local_midnight(filters.since, timezone)
         )
     if filters.until:
         statement = statement.where(
-            Transfer.created_at
+            UsageLine.created_at
             < _local_midnight(filters.until + dt.timedelta(days=1), timezone)
         )
     total = _count(session, statement)
     sums = statement.with_only_columns(
-        Transfer.kind, func.coalesce(func.sum(Transfer.amount), 0)
-    ).group_by(Transfer.kind)
-    by_kind = dict(session.execute(sums).all())
+        UsageLine.kind,
+        func.coalesce(func.sum(UsageLine.amount), 0),
+        func.coalesce(func.sum(UsageLine.cash_amount), 0),
+    ).group_by(UsageLine.kind)
+    by_kind = {
+        kind: (int(amount), int(cash)) for kind, amount, cash in session.execute(sums)
+    }
     found = session.execute(
-        statement.order_by(Transfer.created_at.desc(), Transfer.id.desc())
+        statement.order_by(UsageLine.created_at.desc(), UsageLine.id.desc())
         .offset(max(filters.offset, 0))
         .limit(filters.limit)
     ).all()
+    charged = by_kind.get(TransferKind.CONSUME, (0, 0))
+    refunded = by_kind.get(TransferKind.REFUND, (0, 0))
     return ChargePage(
-        [TransferRow(transfer, customer) for transfer, customer in found],
+        [ChargeRow(line, customer) for line, customer in found],
         total,
-        int(by_kind.get(TransferKind.CONSUME, 0))
-        - int(by_kind.get(TransferKind.REFUND, 0)),
+        charged[0] - refunded[0],
+        charged[1] - refunded[1],
     )
 
 

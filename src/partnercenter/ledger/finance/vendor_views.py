@@ -660,6 +660,7 @@ def charges_page(
         params=params,
         rows=found.rows,
         amount=found.amount,
+        cash=found.cash,
         pager=Pager(
             "/vendor/finance/charges",
             found.total,
