@@ -597,12 +597,12 @@ class TestAccountsAndConsumption:
         }
         assert set(rows) == {"BILL-V", "BILL-M", "BILL-C"}
         assert str(escape(tr.gettext("none: vouchers paid it all"))) in rows["BILL-V"]
-        assert money(5_00) in rows["BILL-V"]
+        assert money(5_00, locale) in rows["BILL-V"]
         assert mixed in rows["BILL-M"]
-        assert money(1_00) in rows["BILL-M"]
+        assert money(1_00, locale) in rows["BILL-M"]
         total = every.text.split('data-testid="charges-total">')[1].split("</p>")[0]
-        assert money(10_00) in total
-        assert money(4_00) in total
+        assert money(10_00, locale) in total
+        assert money(4_00, locale) in total
         assert found.text.count('data-testid="charge-row"') == 1
         assert "BILL-M" in found.text
 
