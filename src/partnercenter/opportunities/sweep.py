@@ -20,7 +20,9 @@ is announced like any rejection, with its own link.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+import operator
 from typing import Any
 
 from sqlalchemy import (
@@ -292,22 +294,38 @@ def _digests(session: Session, settings: Settings, pairs: Any) -> Any:
         )
         .label("rank"),
     ).subquery()
-    line = case(
-        (
-            ranked.c.rank <= DIGEST_LINES,
-            _text("- ")
-            + ranked.c.customer_name
-            + _text(": ")
-            + base
-            + ranked.c.opportunity_id,
-        )
+    line = (
+        _text("- ")
+        + ranked.c.customer_name
+        + _text(": ")
+        + base
+        + ranked.c.opportunity_id
     )
     if postgresql:
-        lines = func.string_agg(line, aggregate_order_by(_text("\n"), ranked.c.rank))
+        lines = func.string_agg(
+            case((ranked.c.rank <= DIGEST_LINES, line)),
+            aggregate_order_by(_text("\n"), ranked.c.rank),
+        )
     else:
-        # SQLite's group_concat keeps the order the rows arrive in, which its planner does
-        # not promise: there the list may come in another order.
-        lines = func.group_concat(line, _text("\n"))
+        # SQLite before 3.44 has no ordered aggregate (its group_concat keeps whatever
+        # order the rows arrive in), so the list is put together place by place.
+        lines = functools.reduce(
+            operator.add,
+            [
+                func.coalesce(
+                    func.max(
+                        case(
+                            (
+                                ranked.c.rank == place,
+                                (_text("\n") if place > 1 else _text("")) + line,
+                            )
+                        )
+                    ),
+                    _text(""),
+                )
+                for place in range(1, DIGEST_LINES + 1)
+            ],
+        )
     first = ranked.c.rank == 1
     return select(
         ranked.c.user_id,
