@@ -1,5 +1,6 @@
 """In Chromium: the vendor sets this month's policy of a service, the partner reads it, then
-opens the monthly bills of its resale customer and narrows them by charge mode."""
+opens the monthly bills of its resale customer and narrows them by charge mode; vendor
+finance finds on its consumption page a charge that vouchers paid whole."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from partnercenter.core.clock import utc_now
 from partnercenter.identity import service as identity
 from partnercenter.ledger import service as ledger
 from partnercenter.ledger.service import Charge
+from partnercenter.vouchers import spending
+from partnercenter.vouchers.spending import VoucherUse
 from tests import factories
 from tests.browser.conftest import screenshot
 from tests.browser.test_withdrawal import sign_in, sign_out
@@ -86,3 +89,49 @@ def test_the_vendor_sets_a_policy_and_the_partner_reads_it_and_its_bills(
     expect(bills.first).to_contain_text("包年/包月")
     expect(page.get_by_test_id("bill-totals")).to_contain_text("¥56.00")
     screenshot(page, "monthly-bills")
+
+
+def test_finance_finds_a_charge_that_vouchers_paid_whole(
+    page: Page, session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The customer's vouchers pay the whole of b-v and nothing of b-c.
+    monkeypatch.setattr(
+        spending,
+        "cover",
+        lambda session, **kw: (
+            [VoucherUse("v-1", kw["amount"])] if kw["charge_id"] == "b-v" else []
+        ),
+    )
+    with session_factory.begin() as db:
+        vendor = factories.vendor(db)
+        clerk = factories.member(db, vendor.organisation, "vendor_finance")
+        partner = factories.partner(db)
+        customer = factories.associated_customer(db, partner.organisation)
+        ledger.post_charges(
+            db,
+            identity.actor_for(db, vendor.admin, vendor.organisation.id),
+            [
+                Charge("b-v", customer.organisation.id, 8_00),
+                Charge("b-c", customer.organisation.id, 3_00),
+            ],
+        )
+        finance = clerk.account_name
+
+    sign_in(page, finance)
+    page.get_by_role("navigation", name="主导航").get_by_role(
+        "link", name="财务"
+    ).click()
+    page.get_by_role("navigation", name="财务页面").get_by_role(
+        "link", name="消费"
+    ).click()
+    expect(page.get_by_test_id("charge-row")).to_have_count(2)
+    expect(page.get_by_test_id("charges-total")).to_contain_text("¥11.00")
+    expect(page.get_by_test_id("charges-total")).to_contain_text("现金 ¥3.00")
+
+    page.get_by_label("消费单号或客户").fill("b-v")
+    page.get_by_role("button", name="筛选").click()
+    row = page.get_by_test_id("charge-row")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("¥8.00")
+    expect(row).to_contain_text("无：全部由代金券支付")  # noqa: RUF001
+    screenshot(page, "finance-consumption-vouchers")
