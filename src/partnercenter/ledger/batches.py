@@ -174,6 +174,8 @@ def run_chunk(
         return False
     session.refresh(batch)
     after = ran[-1].position if ran else -1
+    if session.get_bind().dialect.name == "postgresql":
+        return _run_chunk_in_database(session, batch, after, ran)
     pending = session.execute(
         select(BatchItem.position, BatchItem.customer_id, BatchItem.amount)
         .where(
@@ -210,12 +212,97 @@ def run_chunk(
     _record_outcomes(session, batch_id, outcomes)
     if ran is not None:
         ran.extend(outcomes)
+    done = [r for r in results if r.transfer_id]
+    return _count_chunk(
+        session,
+        batch_id,
+        done=len(done),
+        refused=len(results) - len(done),
+        amount=sum(r.amount for r in done),
+    )
+
+
+RUN_CHUNK = text(
+    "SELECT item_position, transfer_id, error_code, amount FROM ledger_batch_chunk("
+    ":batch_id, :after, :limit, :kind, :funding, :currency, "
+    "CAST(:transfer_ids AS text[]), :at, CAST(:reason AS text), "
+    "CAST(:actor_user AS text), CAST(:actor_org AS text), CAST(:credential AS bigint), "
+    "CAST(:request_id AS text), CAST(:max_amount AS bigint))"
+)
+
+
+def _run_chunk_in_database(
+    session: Session, batch: Batch, after: int, ran: list[ItemOutcome] | None
+) -> bool:
+    """:func:`run_chunk`'s work after the batch's lock as one PostgreSQL call
+    (migration 0018): the items read, posted as :func:`service.transfer_many` would, and
+    their outcomes written."""
+    runner = _runner(session, batch)
+    service.require_partner(runner)
+    funding = service.funding_partner(session, runner, batch.indirect_partner_id)
+    at = utc_now()
+    session.flush()
+    rows = (
+        session.connection()
+        .execute(
+            RUN_CHUNK,
+            {
+                "batch_id": batch.id,
+                "after": after,
+                "limit": CHUNK,
+                "kind": batch.kind.value,
+                "funding": funding,
+                "currency": batch.currency,
+                "transfer_ids": pg_array(
+                    service.new_transfer_ids(batch.kind, at, CHUNK)
+                ),
+                "at": at,
+                "reason": batch.reason,
+                "actor_user": runner.user_id,
+                "actor_org": runner.organisation_id,
+                "credential": runner.credential_id,
+                "request_id": runner.request_id,
+                "max_amount": service.MAX_AMOUNT,
+            },
+        )
+        .all()
+    )
+    posting.forget_accounts(session)
+    if not rows:
+        batch.status = BatchStatus.DONE
+        batch.finished_at = utc_now()
+        return False
+    batch.status = BatchStatus.RUNNING
+    outcomes = [
+        ItemOutcome(
+            position,
+            BatchItemStatus.REFUSED if error else BatchItemStatus.DONE,
+            transfer_id,
+            error,
+        )
+        for position, transfer_id, error, _ in rows
+    ]
+    if ran is not None:
+        ran.extend(outcomes)
+    done = sum(1 for o in outcomes if o.transfer_id)
+    return _count_chunk(
+        session,
+        batch.id,
+        done=done,
+        refused=len(outcomes) - done,
+        amount=sum(row[3] for row in rows if row[1]),
+    )
+
+
+def _count_chunk(
+    session: Session, batch_id: str, *, done: int, refused: int, amount: int
+) -> bool:
+    """Add a chunk's outcomes to its batch's counts; True while items remain."""
     batch = session.get(Batch, batch_id, populate_existing=True, with_for_update=True)
     assert batch is not None
-    done = [r for r in results if r.transfer_id]
-    batch.done_count += len(done)
-    batch.refused_count += len(results) - len(done)
-    batch.done_amount += sum(r.amount for r in done)
+    batch.done_count += done
+    batch.refused_count += refused
+    batch.done_amount += amount
     if batch.done_count + batch.refused_count >= batch.item_count:
         batch.status = BatchStatus.DONE
         batch.finished_at = utc_now()

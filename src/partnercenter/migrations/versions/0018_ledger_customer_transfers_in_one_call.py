@@ -14,6 +14,10 @@ entries each (hash-chained with the text the Python side hashes), and the accoun
 figures, one statement a table. It answers one row per item, in the order given: the
 transfer id of a posted item, or the code it was refused with.
 
+``ledger_batch_chunk`` runs the next chunk of a batch with it: it reads the batch's next
+pending items, posts them, and writes each item's outcome on it, so that a chunk is one
+round trip. The caller holds the batch's row lock, as for the Python path.
+
 Nothing inside looks a row up once per item: the associations and accounts are read by one
 statement each, and each item finds its own in a JSON object keyed by customer id, which
 PostgreSQL searches by halving.
@@ -234,13 +238,63 @@ $$;
 """
 
 
+# The next chunk of a batch: its pending items after ``p_after``, posted as above, their
+# outcomes written on them, and answered as (position, transfer id, error code, amount).
+PG_BATCH_CHUNK = """
+CREATE FUNCTION ledger_batch_chunk(
+    p_batch text, p_after integer, p_limit integer, p_kind text, p_funding text,
+    p_currency text, p_transfer_ids text[], p_at timestamptz, p_reason text,
+    p_actor_user text, p_actor_org text, p_credential bigint, p_request_id text,
+    p_max_amount bigint
+) RETURNS TABLE (item_position integer, transfer_id text, error_code text,
+                 amount bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_position integer[];
+    v_customer text[];
+    v_amount bigint[];
+    v_transfer text[];
+    v_error text[];
+BEGIN
+    SELECT array_agg(s.position ORDER BY s.position),
+           array_agg(s.customer_id ORDER BY s.position),
+           array_agg(s.amount ORDER BY s.position)
+        INTO v_position, v_customer, v_amount
+        FROM (SELECT i.position, i.customer_id, i.amount FROM ledger_batch_items i
+              WHERE i.batch_id = p_batch AND i.position > p_after
+                AND i.status = 'pending'
+              ORDER BY i.position LIMIT p_limit) AS s;
+    IF v_position IS NULL THEN RETURN; END IF;
+    SELECT array_agg(r.transfer_id ORDER BY r.n), array_agg(r.error_code ORDER BY r.n)
+        INTO v_transfer, v_error
+        FROM ledger_transfer_many(p_kind, p_funding, p_currency, v_customer, v_amount,
+                                  p_transfer_ids, p_at, p_reason, p_actor_user,
+                                  p_actor_org, p_credential, p_request_id, p_max_amount)
+             WITH ORDINALITY AS r(transfer_id, error_code, n);
+    UPDATE ledger_batch_items AS i
+        SET status = CASE WHEN v.error_code IS NULL THEN 'done' ELSE 'refused' END,
+            transfer_id = v.transfer_id, error_code = v.error_code
+        FROM unnest(v_position, v_transfer, v_error)
+             AS v(position, transfer_id, error_code)
+        WHERE i.batch_id = p_batch AND i.position = v.position;
+    RETURN QUERY SELECT * FROM unnest(v_position, v_transfer, v_error, v_amount);
+END
+$$;
+"""
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(PG_TRANSFER_MANY)
+        op.execute(PG_BATCH_CHUNK)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "DROP FUNCTION ledger_batch_chunk(text, integer, integer, text, text, text, "
+            "text[], timestamptz, text, text, text, bigint, text, bigint)"
+        )
         op.execute(
             "DROP FUNCTION ledger_transfer_many(text, text, text, text[], bigint[], "
             "text[], timestamptz, text, text, text, bigint, text, bigint)"
