@@ -4,8 +4,8 @@ The model is plain Python: for each operation it decides, from the rules alone, 
 operation must go through or which refusal it must meet, and what every balance is after
 it. After each step the ledger must agree, and after each sequence ``verify`` must find the
 books clean, with what partners and customers hold equal to what came in less what went
-out. On PostgreSQL allocations and reclaims go through the database function, so the model
-holds the function and the Python engine to the same rules.
+out. On PostgreSQL allocations and reclaims, one at a time or several in one call, go through
+the database functions, so the model holds them and the Python engine to the same rules.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from partnercenter.ledger.errors import (
     NotYourReseller,
     WithdrawalNotPending,
 )
-from partnercenter.ledger.models import WithdrawalMethod
+from partnercenter.ledger.models import TransferKind, WithdrawalMethod
 from partnercenter.ledger.verify import verify
 from tests import factories
 from tests.ledger.world import actor_of, world
@@ -259,6 +259,44 @@ def op_customer_transfer(
         sign = 1 if allocating else -1
         scene.partner[funding].cash -= sign * amount
         customer.allocated += sign * amount
+
+
+def op_customer_transfers(
+    scene: Scene, partner: str, items: list[tuple[int, int]], *, allocating: bool
+) -> None:
+    """Several allocations or reclaims by ``partner`` in one call, as a batch chunk makes
+    them: each item goes through or is refused on its own, in order, and sees what the
+    items before it left (a customer may come more than once)."""
+    expected: list[str | None] = []
+    pocket = scene.partner[partner]
+    for index, amount in items:
+        customer = scene.customer[scene.customers[index]]
+        room = (
+            pocket.cash + pocket.credit - pocket.designated
+            if allocating
+            else customer.allocated
+        )
+        if amount <= 0:
+            expected.append(InvalidAmount.code)
+        elif customer.partner != partner:
+            expected.append(NotYourCustomer.code)
+        elif customer.mode is not RESALE:
+            expected.append(ConsultingCustomer.code)
+        elif amount > room:
+            expected.append(InsufficientFunds.code)
+        else:
+            expected.append(None)
+            sign = 1 if allocating else -1
+            pocket.cash -= sign * amount
+            customer.allocated += sign * amount
+    results = ledger.transfer_many(
+        scene.db,
+        scene.actors[partner],
+        TransferKind.ALLOCATE if allocating else TransferKind.RECLAIM,
+        [(scene.customers[index], amount) for index, amount in items],
+    )
+    assert [r.error for r in results] == expected
+    assert all(bool(r.transfer_id) is (r.error is None) for r in results)
 
 
 def op_reseller_transfer(scene: Scene, amount: int, *, funding: bool) -> None:
@@ -522,6 +560,16 @@ def _customer_transfers(*, allocating: bool) -> st.SearchStrategy[Operation]:
     )
 
 
+def _customer_transfers_at_once(*, allocating: bool) -> st.SearchStrategy[Operation]:
+    return st.builds(
+        lambda p, items: _bind(
+            op_customer_transfers, partner=p, items=items, allocating=allocating
+        ),
+        st.sampled_from(["provider", "reseller"]),
+        st.lists(st.tuples(customer_index, amounts), min_size=1, max_size=5),
+    )
+
+
 topups = st.builds(lambda p, a: _bind(op_topup, partner=p, amount=a), partners, amounts)
 allocations = _customer_transfers(allocating=True)
 reclaims = _customer_transfers(allocating=False)
@@ -540,6 +588,8 @@ operations = st.one_of(
     allocations,
     reclaims,
     reclaims,
+    _customer_transfers_at_once(allocating=True),
+    _customer_transfers_at_once(allocating=False),
     charges,
     charges,
     st.builds(

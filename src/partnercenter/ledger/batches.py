@@ -169,10 +169,15 @@ def run_chunk(
     items of lowest position, so every item up to the last one in ``ran`` has been run:
     the next chunk looks for pending items only after it.
     """
-    batch = session.scalar(select(Batch).where(Batch.id == batch_id).with_for_update())
+    # Locked until the chunk commits, so its counts are read and written by one runner.
+    batch = session.scalar(
+        select(Batch)
+        .where(Batch.id == batch_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if batch is None or batch.status is BatchStatus.DONE:
         return False
-    session.refresh(batch)
     after = ran[-1].position if ran else -1
     if session.get_bind().dialect.name == "postgresql":
         return _run_chunk_in_database(session, batch, after, ran)
@@ -215,7 +220,7 @@ def run_chunk(
     done = [r for r in results if r.transfer_id]
     return _count_chunk(
         session,
-        batch_id,
+        batch,
         done=len(done),
         refused=len(results) - len(done),
         amount=sum(r.amount for r in done),
@@ -287,7 +292,7 @@ def _run_chunk_in_database(
     done = sum(1 for o in outcomes if o.transfer_id)
     return _count_chunk(
         session,
-        batch.id,
+        batch,
         done=done,
         refused=len(outcomes) - done,
         amount=sum(row[3] for row in rows if row[1]),
@@ -295,11 +300,9 @@ def _run_chunk_in_database(
 
 
 def _count_chunk(
-    session: Session, batch_id: str, *, done: int, refused: int, amount: int
+    session: Session, batch: Batch, *, done: int, refused: int, amount: int
 ) -> bool:
-    """Add a chunk's outcomes to its batch's counts; True while items remain."""
-    batch = session.get(Batch, batch_id, populate_existing=True, with_for_update=True)
-    assert batch is not None
+    """Add a chunk's outcomes to its (locked) batch's counts; True while items remain."""
     batch.done_count += done
     batch.refused_count += refused
     batch.done_amount += amount
