@@ -361,12 +361,15 @@ WRAPPED = [
     # (module, function, depth in the call tree), in the order the route calls them.
     ("batches", "create", 1),
     ("batches", "run_chunk", 1),
-    ("batches", "_runner", 2),
+    # PostgreSQL: the chunk as one call of ledger_batch_chunk.
+    ("batches", "_run_chunk_in_database", 2),
+    ("batches", "_runner", 3),
+    ("service", "new_transfer_ids", 3),
+    # The Python path (SQLite, or transfer_many called on its own).
     ("service", "transfer_many", 2),
     ("service", "funding_partner", 3),
     ("service", "_resale_modes", 3),
     ("service", "ensure_accounts", 3),
-    ("service", "new_transfer_ids", 3),
     ("posting", "post", 3),
     ("posting", "lock_accounts", 4),
     ("posting", "entry_hash", 4),
@@ -611,6 +614,8 @@ def _print_timings(timings: Timings, rounds: int) -> None:
             if (module, name) != ("batches", "create") and step.startswith("2"):
                 continue
             tally = timings.parts[f"{module}.{name}"]
+            if not tally.calls:
+                continue  # a part of the path this database does not take
             label = "  " * depth + f"{module}.{name}"
             print(
                 f"  {label:<52} {tally.seconds / rounds:7.3f} s "
