@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
 from sqlalchemy.orm import Session
@@ -111,6 +112,23 @@ class TestSaveProfile:
         assert event.before["display_name"] == old_name
         assert event.after["legal_name"] == GOOD["legal_name"]
         assert set(event.after) == set(GOOD)
+
+    @pytest.mark.postgresql_only
+    def test_a_nul_character_is_refused_and_nothing_is_saved(
+        self, client: TestClient, db: Session
+    ) -> None:
+        # PostgreSQL cannot store it; the form is refused instead of failing with a 500.
+        partner = factories.partner(db)
+        old_name = partner.organisation.display_name
+        db.commit()
+        sign_in(client, partner.admin.account_name)
+
+        response = _save(client, display_name="Eastern\x00Cloud")
+
+        assert response.status_code == 400
+        assert "文本中不能包含 NUL 字符" in response.text
+        assert _reloaded(db, partner.organisation).display_name == old_name
+        assert _events(db, partner.organisation) == []
 
     def test_saving_without_changes_audits_nothing(
         self, client: TestClient, db: Session

@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -21,7 +23,14 @@ from starlette.types import Receive, Scope, Send
 from partnercenter import __version__
 from partnercenter.core import logging as pc_logging
 from partnercenter.core.db import make_engine, make_session_factory
-from partnercenter.core.errors import DomainError, NotAuthenticated, RequestTooLarge
+from partnercenter.core.errors import (
+    NUL_IN_TEXT,
+    DomainError,
+    InvalidInput,
+    NotAuthenticated,
+    RequestTooLarge,
+    is_nul_refusal,
+)
 from partnercenter.core.i18n import best_locale, translator
 from partnercenter.core.migrate import require_migrated
 from partnercenter.core.security import CsrfSigner, SecretBox
@@ -180,6 +189,16 @@ def _install_error_handlers(app: FastAPI) -> None:
                 target += "?" + request.url.query
             return RedirectResponse(f"/login?next={_quote(target)}", status_code=303)
         return _console_error(request, error)
+
+    async def nul_in_text(request: Request, error: Exception) -> Response:
+        # Text that reached the database unchecked: the driver refuses a NUL character
+        # before sending anything, and the request's transaction is rolled back.
+        if not is_nul_refusal(error):
+            raise error
+        return await domain_error(request, InvalidInput(NUL_IN_TEXT))
+
+    app.add_exception_handler(sqlalchemy.exc.DataError, nul_in_text)
+    app.add_exception_handler(psycopg.DataError, nul_in_text)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:

@@ -152,6 +152,17 @@ class TestAllocation:
 
         assert raised.value.error_code == "CBC.5024"
 
+    def test_a_nul_character_is_a_bad_parameter_and_nothing_moves(
+        self, channel: Channel
+    ) -> None:
+        with pytest.raises(ClientRequestException) as raised:
+            allocate(channel.partner, channel.resale + "\x00", "1.00")
+
+        assert raised.value.status_code == 400
+        assert raised.value.error_code == "CBC.0100"
+        assert "NUL" in raised.value.error_msg
+        assert Decimal(str(balances(channel.partner)[1].amount)) == Decimal("1000.00")
+
     def test_a_missing_customer_id_is_a_bad_parameter(self, channel: Channel) -> None:
         with pytest.raises(ClientRequestException) as raised:
             channel.partner.update_customer_account_amount(

@@ -21,6 +21,8 @@ from httpx2 import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from partnercenter.core.errors import NUL_IN_TEXT
+from partnercenter.core.i18n import translator
 from partnercenter.customers.models import AssociationMode
 from partnercenter.identity import credentials
 from partnercenter.identity.models import Organisation, PartnerType
@@ -1096,6 +1098,23 @@ class TestBatches:
         refused = error(response, 400, code)
         if field:
             assert refused["problems"][0]["field"] == field
+
+    @pytest.mark.parametrize("locale", ["zh-CN", "en"])
+    def test_a_nul_character_in_any_text_is_refused_in_the_callers_language(
+        self, api: Api, locale: str
+    ) -> None:
+        named = {"customer_id": api.customer_id + "\x00", "amount": "1.00"}
+        items = {"items": [named]}
+        noted = {"customer_id": api.customer_id, "amount": "1.00", "reason": "a\x00b"}
+
+        batch = api.post("/allocation-batches", api.partner, items, lang=locale)
+        single = api.post("/allocations", api.partner, named, lang=locale)
+        reason = api.post("/allocations", api.partner, noted, lang=locale)
+
+        for response in (batch, single, reason):
+            refused = error(response, 400, "invalid_input")
+            assert refused["message"] == translator(locale).gettext(NUL_IN_TEXT)
+        assert api.balances()["cash"] == "1000.00"
 
     def test_another_partners_batch_is_not_found(self, api: Api, db: Session) -> None:
         made = api.post(

@@ -39,11 +39,16 @@ from starlette.responses import Response
 
 from partnercenter.api import auth
 from partnercenter.bss import errors, wire
-from partnercenter.bss.errors import BssError
+from partnercenter.bss.errors import BadParameter, BssError
 from partnercenter.bss.models import SeenSignature
 from partnercenter.core.actor import Actor
 from partnercenter.core.clock import utc_now
-from partnercenter.core.errors import DomainError, RequestTooLarge
+from partnercenter.core.errors import (
+    NUL_IN_TEXT,
+    DomainError,
+    RequestTooLarge,
+    is_nul_refusal,
+)
 from partnercenter.core.i18n import N_, Translator, best_locale, translator
 from partnercenter.core.logging import get_logger
 from partnercenter.core.settings import Settings
@@ -177,7 +182,10 @@ def _serve(request: Request, op: Operation, body: bytes) -> Response:
     except DomainError as error:
         status, data = errors.from_domain(error, tr)
         return wire.json_response(data, status, flow_headers)
-    except Exception:
+    except Exception as error:
+        if is_nul_refusal(error):
+            refused = BadParameter(NUL_IN_TEXT)
+            return wire.json_response(refused.body(tr), refused.status, flow_headers)
         log.exception("bss.failed", operation=op.name)
         return wire.json_response(
             {

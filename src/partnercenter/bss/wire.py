@@ -22,6 +22,7 @@ import simplejson
 from starlette.responses import Response
 
 from partnercenter.bss.errors import BadParameter
+from partnercenter.core.errors import NUL_IN_TEXT, contains_nul
 from partnercenter.core.i18n import N_
 from partnercenter.core.money import AmountError, parse_amount, to_decimal, to_minor
 
@@ -71,6 +72,9 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise BadParameter(N_("The request body is not valid JSON.")) from None
     if not isinstance(data, dict):
         raise BadParameter(N_("The request body must be a JSON object."))
+    # JSON can carry NUL only escaped, so a body without the escape needs no walk.
+    if b"\\u0000" in raw and contains_nul(data):
+        raise BadParameter(NUL_IN_TEXT)
     return data
 
 

@@ -63,6 +63,27 @@ class InvalidInput(DomainError):
     default_message = N_("Some fields are not valid.")
 
 
+NUL_IN_TEXT = N_("Text must not contain the NUL character (U+0000).")
+"""No text column of PostgreSQL can hold it, so every face refuses it as bad input."""
+
+
+def contains_nul(value: object) -> bool:
+    """Whether a parsed JSON value holds the NUL character in any key or string."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(contains_nul(item) for item in value)
+    return False
+
+
+def is_nul_refusal(error: BaseException) -> bool:
+    """Whether ``error`` is the driver refusing text with a NUL character in it (input
+    that reached the database without being checked first)."""
+    return "NUL" in str(error) and type(error).__name__ == "DataError"
+
+
 class NotAuthenticated(DomainError):
     code = "not_authenticated"
     status = 401

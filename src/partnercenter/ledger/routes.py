@@ -31,7 +31,12 @@ from partnercenter.api.errors import error_responses
 from partnercenter.billing.models import BillType, ChargeMode
 from partnercenter.core.actor import Actor
 from partnercenter.core.clock import utc_now
-from partnercenter.core.errors import FieldProblem, InvalidInput
+from partnercenter.core.errors import (
+    NUL_IN_TEXT,
+    FieldProblem,
+    InvalidInput,
+    contains_nul,
+)
 from partnercenter.core.i18n import N_
 from partnercenter.core.money import (
     AmountError,
@@ -92,6 +97,9 @@ def parse_object(body: bytes) -> dict[str, Any]:
         raise InvalidInput(N_("The request body is not valid JSON.")) from None
     if not isinstance(data, dict):
         raise InvalidInput(N_("The request body must be a JSON object."))
+    # JSON can carry NUL only escaped, so a body without the escape needs no walk.
+    if b"\\u0000" in body and contains_nul(data):
+        raise InvalidInput(NUL_IN_TEXT)
     return data
 
 
