@@ -18,7 +18,7 @@ from partnercenter.vouchers import spending
 from partnercenter.vouchers.spending import VoucherUse
 from tests import factories
 from tests.browser.conftest import screenshot
-from tests.browser.test_withdrawal import sign_in, sign_out
+from tests.browser.test_withdrawal import open_finance_page, sign_in, sign_out
 
 pytestmark = pytest.mark.browser
 
@@ -118,12 +118,7 @@ def test_finance_finds_a_charge_that_vouchers_paid_whole(
         finance = clerk.account_name
 
     sign_in(page, finance)
-    page.get_by_role("navigation", name="主导航").get_by_role(
-        "link", name="财务"
-    ).click()
-    page.get_by_role("navigation", name="财务页面").get_by_role(
-        "link", name="消费"
-    ).click()
+    open_finance_page(page, "消费")
     expect(page.get_by_test_id("charge-row")).to_have_count(2)
     expect(page.get_by_test_id("charges-total")).to_contain_text("¥11.00")
     expect(page.get_by_test_id("charges-total")).to_contain_text("现金 ¥3.00")

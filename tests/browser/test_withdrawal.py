@@ -24,6 +24,16 @@ def sign_in(page: Page, account: str) -> None:
     page.get_by_role("button", name="登录").click()
 
 
+def open_finance_page(page: Page, name: str) -> None:
+    """From anywhere in vendor finance's console, one of the finance pages."""
+    page.get_by_role("navigation", name="主导航").get_by_role(
+        "link", name="财务"
+    ).click()
+    page.get_by_role("navigation", name="财务页面").get_by_role(
+        "link", name=name
+    ).click()
+
+
 def sign_out(page: Page) -> None:
     page.get_by_role("button", name="退出登录").click()
     expect(page.get_by_role("heading", name="登录伙伴中心")).to_be_visible()
@@ -68,12 +78,7 @@ def test_a_bank_withdrawal_is_asked_approved_and_paid(
     sign_out(page)
 
     sign_in(page, finance)
-    page.get_by_role("navigation", name="主导航").get_by_role(
-        "link", name="财务"
-    ).click()
-    page.get_by_role("navigation", name="财务页面").get_by_role(
-        "link", name="提现"
-    ).click()
+    open_finance_page(page, "提现")
     row = page.get_by_test_id("withdrawal-row").filter(has_text=partner_name)
     expect(row).to_contain_text("¥300.00")
     expect(row).to_contain_text("5678")
