@@ -251,6 +251,54 @@ class TestManySessions:
         assert tally.refused + batch.refused_count > 0
         _clean(db)
 
+    def test_a_batch_and_single_transfers_on_the_same_customers_wait_in_turn(
+        self, db: Session, session_factory: sessionmaker[Session]
+    ) -> None:
+        # Every customer of the batch is also allocated to and reclaimed from one by one
+        # meanwhile, and comes ten times in the batch: the batch locks its customers
+        # before the partner as single transfers do, so they queue and never deadlock.
+        w, customers = _partner_world(db, 8)
+        items = [(c, 50) for _ in range(10) for c in customers]
+        batch_id = batches.create(
+            db, w.actor, kind=TransferKind.ALLOCATE, items=items
+        ).id
+        db.commit()
+        tally = Tally()
+        start = threading.Barrier(9)
+
+        def work(number: int) -> None:
+            if number == 0:
+                start.wait(timeout=60)
+                batches.run(session_factory, batch_id)
+                return
+            pick = random.Random(number)
+            with session_factory() as session:
+                start.wait(timeout=60)
+                for _ in range(OPERATIONS):
+                    what = pick.choice(["allocate", "allocate", "reclaim"])
+                    customer = pick.choice(customers)
+                    amount = pick.randint(1, 5_00)
+                    act = _operation(
+                        session, w, what, customer_id=customer, amount=amount
+                    )
+                    if _attempt(session, tally, act):
+                        tally.record(what, customer, amount)
+
+        _run_threads(9, work, tally)
+
+        assert tally.retried == [], tally
+        db.rollback()
+        batch = db.get(Batch, batch_id, populate_existing=True)
+        assert batch is not None
+        assert (batch.done_count, batch.refused_count) == (len(items), 0)
+        expected = dict.fromkeys(customers, 10 * 50)
+        for what, customer, amount in tally.done:
+            expected[customer] += amount if what == "allocate" else -amount
+        assert w.allocated(customers) == expected
+        partner = w.balances()
+        assert partner.cash == TOPUP - sum(expected.values())
+        _clean(db)
+
     def test_racing_for_the_last_money_only_one_wins(
         self, db: Session, session_factory: sessionmaker[Session]
     ) -> None:
