@@ -3,7 +3,10 @@
 A batch is stored first, with one item per customer, and then run in chunks of a thousand,
 each chunk its own transaction: the console shows the progress as chunks commit, and a
 batch cut short by a restart is finished by the worker from where it stopped, never twice,
-because each chunk takes the batch's row lock and only pending items are run.
+because each chunk takes the batch's row lock and only pending items are run. On PostgreSQL
+a chunk's items are read, posted and given their outcomes by one call of the database
+function ``ledger_batch_chunk``; elsewhere by :func:`service.transfer_many` in Python, with
+the same rules.
 """
 
 from __future__ import annotations
