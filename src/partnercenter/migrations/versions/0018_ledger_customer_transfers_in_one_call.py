@@ -5,11 +5,11 @@ Revises: 0017
 Create Date: 2026-12-04
 
 ``ledger_transfer_many`` does on PostgreSQL what ``service.transfer_many`` does in Python
-(which SQLite goes on using): for one funding partner and up to a thousand items of
-customer and amount, it share-locks the customers' active associations, opens the resale
-customers' allocated accounts that are missing, locks the accounts in the order every
-writer keeps (the customers' by id, then the partner's), decides each item in order with
-the same refusals and the same codes, and writes the posted items' transfers, their two
+(which SQLite goes on using): for one funding partner and a list of customers and amounts
+(a batch chunk's thousand, say), it share-locks the customers' active associations, opens
+the resale customers' allocated accounts that are missing, locks the accounts in the order
+every writer keeps (the customers' by id, then the partner's), decides each item in order
+with the same refusals and the same codes, and writes the posted items' transfers, their two
 entries each (hash-chained with the text the Python side hashes), and the accounts' new
 figures, one statement a table. It answers one row per item, in the order given: the
 transfer id of a posted item, or the code it was refused with.
