@@ -143,6 +143,35 @@ def _lowest_partner_balance(db: Session, partner_id: str) -> int:
     return int(lowest if lowest is not None else 0)
 
 
+def _batch_beside_singles(
+    session_factory: sessionmaker[Session],
+    w: World,
+    batch_id: str,
+    draw: Callable[[random.Random], tuple[str, str, int]],
+) -> Tally:
+    """Run the batch in one thread while eight others each make :data:`OPERATIONS`
+    single transfers of the partner, drawn by ``draw`` as (what, customer, amount)."""
+    tally = Tally()
+    start = threading.Barrier(9)
+
+    def work(number: int) -> None:
+        if number == 0:
+            start.wait(timeout=60)
+            batches.run(session_factory, batch_id)
+            return
+        pick = random.Random(number)
+        with session_factory() as session:
+            start.wait(timeout=60)
+            for _ in range(OPERATIONS):
+                what, customer, amount = draw(pick)
+                act = _operation(session, w, what, customer_id=customer, amount=amount)
+                if _attempt(session, tally, act):
+                    tally.record(what, customer, amount)
+
+    _run_threads(9, work, tally)
+    return tally
+
+
 def _clean(db: Session) -> None:
     report = verify(db)
     assert report.clean, report.problems
@@ -213,28 +242,17 @@ class TestManySessions:
             items=[(c, 1_00) for c in batch_customers],
         ).id
         db.commit()
-        tally = Tally()
-        start = threading.Barrier(9)
 
-        def work(number: int) -> None:
-            if number == 0:
-                start.wait(timeout=60)
-                batches.run(session_factory, batch_id)
-                return
-            pick = random.Random(number)
-            with session_factory() as session:
-                start.wait(timeout=60)
-                for _ in range(OPERATIONS):
-                    customer = pick.choice(customers)
-                    amount = pick.randint(1_00, 20_00)
-
-                    act = _operation(
-                        session, w, "allocate", customer_id=customer, amount=amount
-                    )
-                    if _attempt(session, tally, act):
-                        tally.record("allocate", customer, amount)
-
-        _run_threads(9, work, tally)
+        tally = _batch_beside_singles(
+            session_factory,
+            w,
+            batch_id,
+            lambda pick: (
+                "allocate",
+                pick.choice(customers),
+                pick.randint(1_00, 20_00),
+            ),
+        )
 
         assert tally.retried == [], tally
         db.rollback()
@@ -263,28 +281,17 @@ class TestManySessions:
             db, w.actor, kind=TransferKind.ALLOCATE, items=items
         ).id
         db.commit()
-        tally = Tally()
-        start = threading.Barrier(9)
 
-        def work(number: int) -> None:
-            if number == 0:
-                start.wait(timeout=60)
-                batches.run(session_factory, batch_id)
-                return
-            pick = random.Random(number)
-            with session_factory() as session:
-                start.wait(timeout=60)
-                for _ in range(OPERATIONS):
-                    what = pick.choice(["allocate", "allocate", "reclaim"])
-                    customer = pick.choice(customers)
-                    amount = pick.randint(1, 5_00)
-                    act = _operation(
-                        session, w, what, customer_id=customer, amount=amount
-                    )
-                    if _attempt(session, tally, act):
-                        tally.record(what, customer, amount)
-
-        _run_threads(9, work, tally)
+        tally = _batch_beside_singles(
+            session_factory,
+            w,
+            batch_id,
+            lambda pick: (
+                pick.choice(["allocate", "allocate", "reclaim"]),
+                pick.choice(customers),
+                pick.randint(1, 5_00),
+            ),
+        )
 
         assert tally.retried == [], tally
         db.rollback()
