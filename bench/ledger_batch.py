@@ -26,7 +26,7 @@ import re
 import socket
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -276,86 +276,6 @@ def _statement_kind(statement: str, many: bool) -> str:
 
 # --------------------------------------------------------------------------------------
 # What the proposed set-based writes would give, measured without changing the product
-
-# psycopg's dialect writes each parameter with a cast: %(amount)s::BIGINT.
-_CAST = r"(?:::[A-Z][A-Z0-9_ ]*(?:\(\d+(?:, ?\d+)?\))?(?:\[\])?)?"
-_INSERT = re.compile(  # a pattern that reads SQL, not SQL that is built
-    rf"^INSERT INTO (\w+) \(([^)]*)\) VALUES \(((?:%\(\w+\)s{_CAST}(?:, )?)+)\)$",  # noqa: S608
-    re.DOTALL,
-)
-_UPDATE = re.compile(r"^UPDATE (\w+) SET (.+) WHERE (.+)$", re.DOTALL)
-_PARAM = re.compile(r"%\((\w+)\)s")
-
-
-REWRITES: Counter[str] = Counter()
-"""How many executemany calls ``--what-if setbased`` rewrote, by what they became."""
-
-
-def _copy_many(cursor: Any, statement: str, parameters: Sequence[Any]) -> bool:
-    """An executemany INSERT of plain values as one COPY; False if it is not one."""
-    found = _INSERT.match(statement.strip())
-    if found is None:
-        return False
-    table, columns, values = found.groups()
-    names = _PARAM.findall(values)
-    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-        for row in parameters:
-            copy.write_row([row[name] for name in names])
-    REWRITES[f"COPY {table}"] += 1
-    return True
-
-
-def _update_from_values(cursor: Any, statement: str, parameters: Sequence[Any]) -> bool:
-    """An executemany UPDATE as one ``UPDATE … FROM (VALUES …)``; False if it is not one."""
-    from psycopg import sql as pgsql
-
-    found = _UPDATE.match(statement.strip())
-    if found is None:
-        return False
-    table, assignments, condition = found.groups()
-    names = list(dict.fromkeys(_PARAM.findall(statement)))
-    connection = cursor.connection
-    rows = ", ".join(
-        "("
-        + ", ".join(pgsql.Literal(row[n]).as_string(connection) for n in names)
-        + ")"
-        for row in parameters
-    )
-    # The statement is SQLAlchemy's own text for a known table; only the values, rendered
-    # as literals by the driver, come from the rows.
-    set_part = _PARAM.sub(r"v.\1", assignments)
-    where_part = _PARAM.sub(r"v.\1", condition)
-    rewritten = (
-        f"UPDATE {table} SET {set_part} FROM (VALUES {rows}) "  # noqa: S608
-        f"AS v({', '.join(names)}) WHERE {where_part}"
-    )
-    cursor.execute(rewritten)
-    REWRITES[f"UPDATE {table} FROM (VALUES …)"] += 1
-    return True
-
-
-def install_what_if(engine: Any, what_if: str) -> None:
-    """Make the engine write as a proposal would, for ``--what-if``.
-
-    ``insertmanyvalues``: SQLAlchemy sends an executemany INSERT as multi-row INSERTs of up
-    to 1,000 rows (``use_insertmanyvalues_wo_returning``), instead of psycopg's pipeline of
-    one INSERT per row. ``setbased``: every executemany INSERT is one COPY and every
-    executemany UPDATE one ``UPDATE … FROM (VALUES …)``, i.e. one statement per chunk.
-    """
-    from sqlalchemy import event
-
-    if what_if == "insertmanyvalues":
-        engine.dialect.use_insertmanyvalues_wo_returning = True
-        return
-    if what_if != "setbased":
-        raise ValueError(f"unknown --what-if {what_if!r}")
-
-    @event.listens_for(engine, "do_executemany")
-    def set_based(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
-        if _copy_many(cursor, statement, parameters):
-            return True
-        return _update_from_values(cursor, statement, parameters)
-
 
 WRAPPED = [
     # (module, function, depth in the call tree), in the order the route calls them.
@@ -659,9 +579,6 @@ def profile(args: argparse.Namespace) -> int:
             timings.wrap(modules[module], name, f"{module}.{name}")
             for module, name, _ in WRAPPED
         ]
-        if args.what_if:
-            install_what_if(engine, args.what_if)
-            print(f"what if: {args.what_if}")
         timings.listen(engine)
         body = batch_body(seeded.customer_ids)
         actor = _partner_actor(factory, seeded)
@@ -699,8 +616,6 @@ def profile(args: argparse.Namespace) -> int:
         f"{rounds} rounds"
     )
     _print_timings(timings, rounds)
-    if REWRITES:
-        print(f"what-if rewrites (all rounds): {dict(REWRITES)}")
     if profiler is not None:
         print()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(args.cprofile)
@@ -723,11 +638,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0,
         metavar="N",
         help="with --profile: also print the N functions of most own time",
-    )
-    parser.add_argument(
-        "--what-if",
-        choices=["insertmanyvalues", "setbased"],
-        help="with --profile: write as a proposed change would (see install_what_if)",
     )
     args = parser.parse_args(argv)
     return profile(args) if args.profile else benchmark(args)

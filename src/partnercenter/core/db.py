@@ -171,7 +171,7 @@ def pg_array(values: Iterable[object]) -> str:
         return "{" + ",".join(map(_array_element, texts)) + "}"
     if len(present) == len(texts):
         return '{"' + joined + '"}'
-    # Nothing to escape, some NULLs (the error codes of a chunk that all went through).
+    # Nothing to escape, some NULLs (a chunk's amounts with a few refused as invalid).
     return (
         "{" + ",".join("NULL" if text is None else f'"{text}"' for text in texts) + "}"
     )

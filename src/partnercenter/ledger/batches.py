@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from partnercenter.core import audit
 from partnercenter.core.actor import Actor
 from partnercenter.core.clock import utc_now
-from partnercenter.core.db import pg_array
 from partnercenter.core.ids import new_id
 from partnercenter.core.logging import get_logger
 from partnercenter.core.money import to_decimal
@@ -42,13 +41,6 @@ log = get_logger("partnercenter.ledger")
 
 ITEMS = cast(Table, BatchItem.__table__)
 ITEM_COLUMNS = ("batch_id", "position", "customer_id", "amount", "status")
-UPDATE_ITEMS = text(
-    "UPDATE ledger_batch_items AS i SET status = v.status, transfer_id = v.transfer_id, "
-    "error_code = v.error_code FROM unnest(CAST(:position AS integer[]), "
-    "CAST(:status AS text[]), CAST(:transfer_id AS text[]), CAST(:error_code AS text[])) "
-    "AS v(position, status, transfer_id, error_code) "
-    "WHERE i.batch_id = :batch_id AND i.position = v.position"
-)
 MAX_ITEMS = 10_000
 CHUNK = 1000
 CUSTOMER_ID_LENGTH = 64
@@ -248,7 +240,6 @@ def _run_chunk_in_database(
     runner = _runner(session, batch)
     service.require_partner(runner)
     funding = service.funding_partner(session, runner, batch.indirect_partner_id)
-    at = utc_now()
     session.flush()
     rows = (
         session.connection()
@@ -258,19 +249,14 @@ def _run_chunk_in_database(
                 "batch_id": batch.id,
                 "after": after,
                 "limit": CHUNK,
-                "kind": batch.kind.value,
-                "funding": funding,
-                "currency": batch.currency,
-                "transfer_ids": pg_array(
-                    service.new_transfer_ids(batch.kind, at, CHUNK)
+                **service.database_posting(
+                    runner,
+                    batch.kind,
+                    funding,
+                    currency=batch.currency,
+                    reason=batch.reason,
+                    count=CHUNK,
                 ),
-                "at": at,
-                "reason": batch.reason,
-                "actor_user": runner.user_id,
-                "actor_org": runner.organisation_id,
-                "credential": runner.credential_id,
-                "request_id": runner.request_id,
-                "max_amount": service.MAX_AMOUNT,
             },
         )
         .all()
@@ -319,18 +305,8 @@ def _count_chunk(
 def _record_outcomes(
     session: Session, batch_id: str, outcomes: list[ItemOutcome]
 ) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.connection().execute(
-            UPDATE_ITEMS,
-            {
-                "batch_id": batch_id,
-                "position": pg_array([o.position for o in outcomes]),
-                "status": pg_array([o.status for o in outcomes]),
-                "transfer_id": pg_array([o.transfer_id for o in outcomes]),
-                "error_code": pg_array([o.error for o in outcomes]),
-            },
-        )
-        return
+    """The Python path's outcomes, one UPDATE per item (PostgreSQL records them inside
+    ``ledger_batch_chunk``)."""
     statement = (
         update(ITEMS)
         .where(

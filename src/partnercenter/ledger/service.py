@@ -830,6 +830,33 @@ TRANSFER_MANY = text(
 )
 
 
+def database_posting(
+    actor: Actor,
+    kind: TransferKind,
+    funding: str,
+    *,
+    currency: str,
+    reason: str | None,
+    count: int,
+) -> dict[str, object]:
+    """The parameters that ``ledger_transfer_many`` and ``ledger_batch_chunk`` share: what
+    each posted item's transfer records, with ``count`` fresh transfer ids."""
+    at = utc_now()
+    return {
+        "kind": kind.value,
+        "funding": funding,
+        "currency": currency,
+        "transfer_ids": pg_array(new_transfer_ids(kind, at, count)),
+        "at": at,
+        "reason": reason,
+        "actor_user": actor.user_id,
+        "actor_org": actor.organisation_id or None,
+        "credential": actor.credential_id,
+        "request_id": actor.request_id,
+        "max_amount": MAX_AMOUNT,
+    }
+
+
 def _transfer_many_in_database(
     session: Session,
     actor: Actor,
@@ -844,7 +871,6 @@ def _transfer_many_in_database(
     which decides and writes every item as the Python code below does on SQLite."""
     if not items:
         return []
-    at = utc_now()
     # Amounts that are not whole numbers of minor units in range go as NULL, which the
     # function refuses as invalid, as _item_problem does.
     amounts = [
@@ -857,19 +883,16 @@ def _transfer_many_in_database(
         .execute(
             TRANSFER_MANY,
             {
-                "kind": kind.value,
-                "funding": funding,
-                "currency": currency,
                 "customers": pg_array([customer_id for customer_id, _ in items]),
                 "amounts": pg_array(amounts),
-                "transfer_ids": pg_array(new_transfer_ids(kind, at, len(items))),
-                "at": at,
-                "reason": reason,
-                "actor_user": actor.user_id,
-                "actor_org": actor.organisation_id or None,
-                "credential": actor.credential_id,
-                "request_id": actor.request_id,
-                "max_amount": MAX_AMOUNT,
+                **database_posting(
+                    actor,
+                    kind,
+                    funding,
+                    currency=currency,
+                    reason=reason,
+                    count=len(items),
+                ),
             },
         )
         .all()
