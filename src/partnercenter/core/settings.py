@@ -127,6 +127,14 @@ class Settings(BaseSettings):
         "refused with 413 (at once when its Content-Length says so). A batch of 10,000 "
         "allocations is about 1 MB, a console upload at most 2 MB.",
     )
+    batch_streams: int = Field(
+        default=2,
+        ge=1,
+        le=8,
+        description="Chunks of one batch run at the same time on PostgreSQL, each on its "
+        "own connection, when the order they run in cannot change an outcome; 1 runs them "
+        "one after another. About the cores the database server can give one batch.",
+    )
     fast_path_pool_size: int = Field(
         default=16,
         description="Connections kept for single allocations and reclaims on PostgreSQL.",

@@ -3,15 +3,20 @@
 A batch is stored first, with one item per customer, and then run in chunks of a thousand,
 each chunk its own transaction: the console shows the progress as chunks commit, and a
 batch cut short by a restart is finished by the worker from where it stopped, never twice,
-because each chunk takes the batch's row lock and only pending items are run. On PostgreSQL
-a chunk's items are read, posted and given their outcomes by one call of the database
-function ``ledger_batch_chunk``; elsewhere by :func:`service.transfer_many` in Python, with
-the same rules.
+because only pending items are run and a chunk holds a lock on them until it commits (on
+SQLite the batch's row lock; on PostgreSQL an advisory lock on its run of positions). On
+PostgreSQL a chunk's items are read, posted, given their outcomes and counted on the batch
+by one call of the database function ``ledger_batch_chunk``, and chunks whose order cannot
+change an outcome run side by side (:func:`run`); elsewhere :func:`service.transfer_many`
+posts them in Python, with the same rules.
 """
 
 from __future__ import annotations
 
+import contextvars
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import cast
 
@@ -30,6 +35,8 @@ from partnercenter.identity.permissions import Permission
 from partnercenter.ledger import posting, service
 from partnercenter.ledger.errors import BatchTooLarge, NoSuchBatch
 from partnercenter.ledger.models import (
+    Account,
+    AccountKind,
     Batch,
     BatchItem,
     BatchItemStatus,
@@ -164,6 +171,14 @@ def run_chunk(
     items of lowest position, so every item up to the last one in ``ran`` has been run:
     the next chunk looks for pending items only after it.
     """
+    after = ran[-1].position if ran else -1
+    if session.get_bind().dialect.name == "postgresql":
+        batch = session.get(Batch, batch_id, populate_existing=True)
+        if batch is None or batch.status is BatchStatus.DONE:
+            return False
+        return _run_chunk_in_database(
+            session, batch, after=after, upto=LAST_POSITION, partner_last=False, ran=ran
+        )
     # Locked until the chunk commits, so its counts are read and written by one runner.
     batch = session.scalar(
         select(Batch)
@@ -173,9 +188,6 @@ def run_chunk(
     )
     if batch is None or batch.status is BatchStatus.DONE:
         return False
-    after = ran[-1].position if ran else -1
-    if session.get_bind().dialect.name == "postgresql":
-        return _run_chunk_in_database(session, batch, after, ran)
     pending = session.execute(
         select(BatchItem.position, BatchItem.customer_id, BatchItem.amount)
         .where(
@@ -222,21 +234,31 @@ def run_chunk(
     )
 
 
+LAST_POSITION = 2**31 - 1
+"""No item's position is above this: a chunk's bound when any position will do."""
+
 RUN_CHUNK = text(
-    "SELECT item_position, transfer_id, error_code, amount FROM ledger_batch_chunk("
-    ":batch_id, :after, :limit, :kind, :funding, :currency, "
-    "CAST(:transfer_ids AS text[]), :at, CAST(:reason AS text), "
+    "SELECT item_position, transfer_id, error_code, amount, batch_done "
+    "FROM ledger_batch_chunk(:batch_id, :after, :upto, :limit, :kind, :funding, "
+    ":currency, CAST(:transfer_ids AS text[]), :at, CAST(:reason AS text), "
     "CAST(:actor_user AS text), CAST(:actor_org AS text), CAST(:credential AS bigint), "
-    "CAST(:request_id AS text), CAST(:max_amount AS bigint))"
+    "CAST(:request_id AS text), CAST(:max_amount AS bigint), :partner_last)"
 )
 
 
 def _run_chunk_in_database(
-    session: Session, batch: Batch, after: int, ran: list[ItemOutcome] | None
+    session: Session,
+    batch: Batch,
+    *,
+    after: int,
+    upto: int,
+    partner_last: bool,
+    ran: list[ItemOutcome] | None,
 ) -> bool:
-    """:func:`run_chunk`'s work after the batch's lock as one PostgreSQL call
-    (migration 0018): the items read, posted as :func:`service.transfer_many` would, and
-    their outcomes written."""
+    """A chunk of the pending items after ``after`` and up to ``upto`` as one PostgreSQL
+    call (migration 0019): the items read, posted as :func:`service.transfer_many` would,
+    their outcomes written and counted on the batch. ``partner_last``: the partner's
+    account is locked only at the end (see :func:`run`). True while items remain."""
     runner = _runner(session, batch)
     service.require_partner(runner)
     funding = service.funding_partner(session, runner, batch.indirect_partner_id)
@@ -248,7 +270,9 @@ def _run_chunk_in_database(
             {
                 "batch_id": batch.id,
                 "after": after,
+                "upto": upto,
                 "limit": CHUNK,
+                "partner_last": partner_last,
                 **service.database_posting(
                     runner,
                     batch.kind,
@@ -262,11 +286,8 @@ def _run_chunk_in_database(
         .all()
     )
     posting.forget_accounts(session)
-    if not rows:
-        batch.status = BatchStatus.DONE
-        batch.finished_at = utc_now()
-        return False
-    batch.status = BatchStatus.RUNNING
+    # The function counted the chunk on the batch's row.
+    session.expire(batch)
     outcomes = [
         ItemOutcome(
             position,
@@ -274,18 +295,11 @@ def _run_chunk_in_database(
             transfer_id,
             error,
         )
-        for position, transfer_id, error, _ in rows
+        for position, transfer_id, error, _, _ in rows
     ]
     if ran is not None:
         ran.extend(outcomes)
-    done = sum(1 for o in outcomes if o.transfer_id)
-    return _count_chunk(
-        session,
-        batch,
-        done=done,
-        refused=len(outcomes) - done,
-        amount=sum(row[3] for row in rows if row[1]),
-    )
+    return bool(rows) and not rows[-1].batch_done
 
 
 def _count_chunk(
@@ -334,17 +348,118 @@ def _record_outcomes(
     )
 
 
-def run(factory: sessionmaker[Session], batch_id: str) -> list[ItemOutcome]:
+def run(
+    factory: sessionmaker[Session], batch_id: str, *, streams: int = 1
+) -> list[ItemOutcome]:
     """Run a batch to its end, one committed transaction per chunk; the outcomes of the
-    items this call ran (all of them unless another runner took some, or had already)."""
-    ran: list[ItemOutcome] = []
-    while True:
-        with factory() as session, session.begin():
-            more = run_chunk(session, batch_id, ran)
-        if not more:
-            break
-    log.info("ledger.batch_done", batch_id=batch_id)
+    items this call ran (all of them unless another runner took some, or had already), in
+    the order of their positions.
+
+    With ``streams`` above one, on PostgreSQL, a batch whose outcomes cannot depend on the
+    order its chunks run in runs that many chunks at a time, each on its own connection:
+    allocations whose total the funding partner's funds cover as the batch starts, or
+    reclaims from customers that appear once each. Any other batch, and every batch on
+    SQLite, runs one chunk after another, in order.
+    """
+    with factory() as session:
+        side_by_side = streams > 1 and _order_free(session, batch_id)
+    if side_by_side:
+        ran = _run_side_by_side(factory, batch_id, streams)
+    else:
+        ran = []
+        while True:
+            with factory() as session, session.begin():
+                more = run_chunk(session, batch_id, ran)
+            if not more:
+                break
+    log.info(
+        "ledger.batch_done", batch_id=batch_id, streams=streams if side_by_side else 1
+    )
     return ran
+
+
+def _order_free(session: Session, batch_id: str) -> bool:
+    """Whether the batch's pending items would all have the outcomes they have whatever
+    order its chunks ran in (on PostgreSQL, the only database that runs them so)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    batch = session.get(Batch, batch_id)
+    if batch is None or batch.status is BatchStatus.DONE:
+        return False
+    pending = (
+        BatchItem.batch_id == batch_id,
+        BatchItem.status == BatchItemStatus.PENDING,
+    )
+    if batch.kind is TransferKind.RECLAIM:
+        count, customers = session.execute(
+            select(func.count(), func.count(BatchItem.customer_id.distinct())).where(
+                *pending
+            )
+        ).one()
+        return bool(count) and count == customers
+    if batch.kind is not TransferKind.ALLOCATE:
+        return False
+    total = session.scalar(select(func.sum(BatchItem.amount)).where(*pending))
+    if total is None:
+        return False
+    runner = _runner(session, batch)
+    funding = service.funding_partner(session, runner, batch.indirect_partner_id)
+    # Read without a lock: each chunk checks its own total again under the partner's
+    # lock, and one that falls short there is decided item by item.
+    room = session.scalar(
+        select(Account.balance + Account.credit_limit - Account.designated).where(
+            Account.organisation_id == funding,
+            Account.kind == AccountKind.PARTNER_CASH,
+            Account.currency == batch.currency,
+        )
+    )
+    return room is not None and int(total) <= room
+
+
+def _run_side_by_side(
+    factory: sessionmaker[Session], batch_id: str, streams: int
+) -> list[ItemOutcome]:
+    """The batch's runs of :data:`CHUNK` positions taken in turn by ``streams`` threads,
+    a transaction each, with the partner's account locked last in every chunk so that
+    chunks overlap in all but their partner's part."""
+    with factory() as session:
+        batch = session.get(Batch, batch_id)
+        runs = -(-batch.item_count // CHUNK) if batch is not None else 0
+    taken = iter(range(runs))
+    taking = threading.Lock()
+    failed = threading.Event()
+
+    def stream() -> list[ItemOutcome]:
+        ran: list[ItemOutcome] = []
+        while not failed.is_set():
+            with taking:
+                index = next(taken, None)
+            if index is None:
+                break
+            try:
+                with factory() as session, session.begin():
+                    batch = session.get(Batch, batch_id)
+                    assert batch is not None
+                    _run_chunk_in_database(
+                        session,
+                        batch,
+                        after=index * CHUNK - 1,
+                        upto=(index + 1) * CHUNK - 1,
+                        partner_last=True,
+                        ran=ran,
+                    )
+            except BaseException:
+                failed.set()
+                raise
+        return ran
+
+    with ThreadPoolExecutor(max_workers=streams, thread_name_prefix="batch") as pool:
+        futures = [
+            pool.submit(contextvars.copy_context().run, stream)
+            for _ in range(min(streams, runs))
+        ]
+        outcomes = [outcome for future in futures for outcome in future.result()]
+    return sorted(outcomes, key=lambda outcome: outcome.position)
 
 
 def unfinished(session: Session) -> list[str]:

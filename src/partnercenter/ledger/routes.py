@@ -591,7 +591,7 @@ def create_batch(
     # The batch and its key commit first; then it runs chunk by chunk, each committed, so
     # a retry after a crash finds the batch and the worker finishes what is left.
     db.commit()
-    ran = batches.run(factory, batch_id)
+    ran = batches.run(factory, batch_id, streams=settings.batch_streams)
     payload = _batch_json(db, batch_id, batches.items_as_run(items, ran))
     db.commit()
     return _answer(payload, 201, replayed=REPLAYED in claimed.headers)

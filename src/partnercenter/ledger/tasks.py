@@ -18,12 +18,12 @@ KEEP_IDEMPOTENCY_KEYS = dt.timedelta(hours=24)
 
 
 @periodic("ledger.finish_batches")
-def finish_batches(factory: sessionmaker[Session], _settings: Settings) -> int:
+def finish_batches(factory: sessionmaker[Session], settings: Settings) -> int:
     """Run every batch a restart left unfinished; returns how many were run."""
     with factory() as session:
         waiting = batches.unfinished(session)
     for batch_id in waiting:
-        batches.run(factory, batch_id)
+        batches.run(factory, batch_id, streams=settings.batch_streams)
     return len(waiting)
 
 

@@ -48,6 +48,7 @@ def start(request: Request, batch_id: str) -> None:
     threading.Thread(
         target=batches.run,
         args=(request.app.state.session_factory, batch_id),
+        kwargs={"streams": request.app.state.settings.batch_streams},
         daemon=True,
     ).start()
 
