@@ -3,6 +3,8 @@ one, and a batch cut short by a restart finished by the worker exactly once."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -399,3 +401,172 @@ class TestChunks:
         db.rollback()
         assert _transfers(db, TransferKind.ALLOCATE) == 1
         assert w.balances().cash == 90_00
+
+
+class TestSideBySide:
+    """Two chunks at a time (``streams=2``): on PostgreSQL when the order of the chunks
+    cannot change an outcome, one after another otherwise and on SQLite."""
+
+    def test_every_item_runs_once_and_the_answer_is_in_order(
+        self, db: Session, session_factory: sessionmaker[Session]
+    ) -> None:
+        w, customers, batch_id = _allocations_to_2500(db)
+
+        ran = batches.run(session_factory, batch_id, streams=2)
+
+        assert [o.position for o in ran] == list(range(2500))
+        assert {o.status for o in ran} == {BatchItemStatus.DONE}
+        batch = _fresh(db, batch_id)
+        assert batch.status is BatchStatus.DONE
+        assert (batch.done_count, batch.refused_count, batch.done_amount) == (
+            2500,
+            0,
+            2500_00,
+        )
+        assert batch.finished_at is not None
+        assert _transfers(db, TransferKind.ALLOCATE) == 2500
+        assert set(w.allocated(customers).values()) == {1_00}
+        assert w.balances().cash == 7_500_00
+        _clean(db)
+
+    def test_a_batch_the_funds_do_not_cover_is_decided_in_order(
+        self, db: Session, session_factory: sessionmaker[Session]
+    ) -> None:
+        # Run side by side, the second chunk could take the money the first one needs.
+        w = world(db)
+        w.topup(1_800_50)
+        customers = w.customers(2500)
+        batch_id = batches.create(
+            db,
+            w.actor,
+            kind=TransferKind.ALLOCATE,
+            items=[(c, 1_00) for c in customers],
+        ).id
+        db.commit()
+
+        ran = batches.run(session_factory, batch_id, streams=2)
+
+        assert [o.error for o in ran] == [None] * 1800 + ["insufficient_funds"] * 700
+        assert w.balances().cash == 50
+        _clean(db)
+
+    def test_a_reclaim_naming_a_customer_twice_is_decided_in_order(
+        self, db: Session, session_factory: sessionmaker[Session]
+    ) -> None:
+        w = world(db)
+        w.topup(2_000_00)
+        twice, *others = w.customers(1101)
+        funding = batches.create(
+            db,
+            w.actor,
+            kind=TransferKind.ALLOCATE,
+            items=[(twice, 5_00)] + [(c, 1_00) for c in others],
+        ).id
+        db.commit()
+        batches.run(session_factory, funding, streams=2)
+        # The customer's second reclaim lies in the second chunk; it finds 2.00 left.
+        items = [(twice, 3_00)] + [(c, 1_00) for c in others[:1099]] + [(twice, 3_00)]
+        batch_id = batches.create(
+            db, w.actor, kind=TransferKind.RECLAIM, items=items
+        ).id
+        db.commit()
+
+        ran = batches.run(session_factory, batch_id, streams=2)
+
+        assert len(ran) == 1101
+        assert ran[0].error is None
+        assert ran[-1].error == "insufficient_funds"
+        assert {o.error for o in ran[1:-1]} == {None}
+        assert w.allocated([twice]) == {twice: 2_00}
+        _clean(db)
+
+    def test_reclaims_from_distinct_customers_return_every_amount(
+        self, db: Session, session_factory: sessionmaker[Session]
+    ) -> None:
+        w, customers, funding = _allocations_to_2500(db)
+        batches.run(session_factory, funding, streams=2)
+        batch_id = batches.create(
+            db, w.actor, kind=TransferKind.RECLAIM, items=[(c, 40) for c in customers]
+        ).id
+        db.commit()
+
+        ran = batches.run(session_factory, batch_id, streams=2)
+
+        assert [o.error for o in ran] == [None] * 2500
+        assert set(w.allocated(customers).values()) == {60}
+        assert w.balances().cash == 7_500_00 + 2500 * 40
+        _clean(db)
+
+    @pytest.mark.postgresql_only
+    def test_two_runners_side_by_side_at_once_run_every_item_once(
+        self, db: Session, session_factory: sessionmaker[Session]
+    ) -> None:
+        # The request and the worker, say, both running the batch two chunks at a time.
+        w, customers, batch_id = _allocations_to_2500(db)
+        ran: list[list[batches.ItemOutcome]] = []
+        start = threading.Barrier(2)
+
+        def runner() -> None:
+            start.wait(timeout=60)
+            ran.append(batches.run(session_factory, batch_id, streams=2))
+
+        threads = [threading.Thread(target=runner) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+
+        assert len(ran) == 2
+        positions = sorted(o.position for outcomes in ran for o in outcomes)
+        assert positions == list(range(2500))
+        assert _transfers(db, TransferKind.ALLOCATE) == 2500
+        assert set(w.allocated(customers).values()) == {1_00}
+        batch = _fresh(db, batch_id)
+        assert (batch.status, batch.done_count) == (BatchStatus.DONE, 2500)
+        _clean(db)
+
+    @pytest.mark.postgresql_only
+    def test_a_chunk_that_finds_the_funds_short_under_the_lock_goes_item_by_item(
+        self, db: Session, session_factory: sessionmaker[Session]
+    ) -> None:
+        # As when single allocations spend the money after the batch started side by
+        # side: the chunk posts the customers' sides first, finds the partner's funds
+        # short of its total, undoes them and decides each item in order instead.
+        w = world(db)
+        w.topup(10_00)
+        customers = w.customers(3)
+        batch_id = batches.create(
+            db,
+            w.actor,
+            kind=TransferKind.ALLOCATE,
+            items=[(c, 4_00) for c in customers],
+        ).id
+        db.commit()
+        ran: list[batches.ItemOutcome] = []
+
+        with session_factory() as session, session.begin():
+            batch = session.get(Batch, batch_id)
+            assert batch is not None
+            more = batches._run_chunk_in_database(
+                session,
+                batch,
+                after=-1,
+                upto=batches.LAST_POSITION,
+                partner_last=True,
+                ran=ran,
+            )
+
+        assert more is False
+        assert [o.error for o in ran] == [None, None, "insufficient_funds"]
+        assert _transfers(db, TransferKind.ALLOCATE) == 2
+        assert w.allocated(customers) == dict(
+            zip(customers, [4_00, 4_00, 0], strict=True)
+        )
+        assert w.balances().cash == 2_00
+        batch = _fresh(db, batch_id)
+        assert (batch.status, batch.done_count, batch.refused_count) == (
+            BatchStatus.DONE,
+            2,
+            1,
+        )
+        _clean(db)

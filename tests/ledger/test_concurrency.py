@@ -148,16 +148,19 @@ def _batch_beside_singles(
     w: World,
     batch_id: str,
     draw: Callable[[random.Random], tuple[str, str, int]],
+    *,
+    streams: int = 1,
 ) -> Tally:
-    """Run the batch in one thread while eight others each make :data:`OPERATIONS`
-    single transfers of the partner, drawn by ``draw`` as (what, customer, amount)."""
+    """Run the batch in one thread (``streams`` chunks at a time) while eight others each
+    make :data:`OPERATIONS` single transfers of the partner, drawn by ``draw`` as (what,
+    customer, amount)."""
     tally = Tally()
     start = threading.Barrier(9)
 
     def work(number: int) -> None:
         if number == 0:
             start.wait(timeout=60)
-            batches.run(session_factory, batch_id)
+            batches.run(session_factory, batch_id, streams=streams)
             return
         pick = random.Random(number)
         with session_factory() as session:
@@ -230,16 +233,28 @@ class TestManySessions:
         assert {what for what, _, _ in tally.done} == {"allocate", "reclaim", "charge"}
         _clean(db)
 
+    @pytest.mark.parametrize(
+        ("batch_size", "amount", "streams"),
+        [(300, 1_00, 1), (2500, 10, 2)],
+        ids=["one-chunk", "chunks-side-by-side"],
+    )
     def test_a_batch_and_single_allocations_share_one_balance(
-        self, db: Session, session_factory: sessionmaker[Session]
+        self,
+        db: Session,
+        session_factory: sessionmaker[Session],
+        batch_size: int,
+        amount: int,
+        streams: int,
     ) -> None:
+        # Side by side, the batch starts with enough money for all of it: the single
+        # allocations then spend it, and its chunks find the funds short under the lock.
         w, customers = _partner_world(db, 12)
-        batch_customers = w.customers(300)
+        batch_customers = w.customers(batch_size)
         batch_id = batches.create(
             db,
             w.actor,
             kind=TransferKind.ALLOCATE,
-            items=[(c, 1_00) for c in batch_customers],
+            items=[(c, amount) for c in batch_customers],
         ).id
         db.commit()
 
@@ -252,13 +267,14 @@ class TestManySessions:
                 pick.choice(customers),
                 pick.randint(1_00, 20_00),
             ),
+            streams=streams,
         )
 
         assert tally.retried == [], tally
         db.rollback()
         batch = db.get(Batch, batch_id, populate_existing=True)
         assert batch is not None
-        assert batch.done_count + batch.refused_count == 300
+        assert batch.done_count + batch.refused_count == batch_size
         singles = sum(a for _, _, a in tally.done)
         partner = w.balances()
         assert partner.cash == TOPUP - singles - batch.done_amount
@@ -274,7 +290,8 @@ class TestManySessions:
     ) -> None:
         # Every customer of the batch is also allocated to and reclaimed from one by one
         # meanwhile, and comes ten times in the batch: the batch locks its customers
-        # before the partner as single transfers do, so they queue and never deadlock.
+        # before the partner as single transfers do, so they queue and never deadlock;
+        # its funds suffice, so it takes the partner's lock at the very end.
         w, customers = _partner_world(db, 8)
         items = [(c, 50) for _ in range(10) for c in customers]
         batch_id = batches.create(
@@ -291,6 +308,7 @@ class TestManySessions:
                 pick.choice(customers),
                 pick.randint(1, 5_00),
             ),
+            streams=2,
         )
 
         assert tally.retried == [], tally
