@@ -512,6 +512,7 @@ def _batch_json(
     batch = db.get(Batch, batch_id, populate_existing=True)
     assert batch is not None
     items = batches.item_rows(db, batch_id) if as_run is None else as_run
+    amounts: dict[int, str] = {}
     return {
         "batch_id": batch.id,
         "kind": batch.kind.value,
@@ -524,7 +525,9 @@ def _batch_json(
             {
                 "position": position,
                 "customer_id": customer_id,
-                "amount": format_minor(amount),
+                "amount": amounts.get(amount) or amounts.setdefault(
+                    amount, format_minor(amount)
+                ),
                 "status": status.value,
                 "transfer_id": transfer_id,
                 "error": error,
@@ -539,17 +542,24 @@ def _batch_items(data: dict[str, Any]) -> list[tuple[str, int]]:
     if not isinstance(raw, list) or not 1 <= len(raw) <= batches.MAX_ITEMS:
         raise BatchTooLarge(limit=batches.MAX_ITEMS)
     items: list[tuple[str, int]] = []
+    # A batch's amounts are mostly a few values written the same way: each spelling is
+    # read once (by its type and text, so that 1.0 and 1.000 stay apart).
+    read: dict[tuple[type, str], int] = {}
     for entry in raw:
         if not isinstance(entry, dict):
             raise InvalidInput(
                 N_("Each item is an object with customer_id and amount.")
             )
         customer_id = entry.get("customer_id")
-        try:
-            raw_amount: Any = entry.get("amount")
-            amount = to_minor(raw_amount)
-        except AmountError:
-            amount = 0
+        raw_amount: Any = entry.get("amount")
+        spelling = (type(raw_amount), str(raw_amount))
+        amount = read.get(spelling)
+        if amount is None:
+            try:
+                amount = to_minor(raw_amount)
+            except AmountError:
+                amount = 0
+            read[spelling] = amount
         items.append((customer_id if isinstance(customer_id, str) else "", amount))
     return items
 
