@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -136,7 +137,14 @@ class Transfer(Base):
         UniqueConstraint("kind", "external_ref"),
         Index("ix_ledger_transfers_org_time", "organisation_id", "created_at"),
         Index("ix_ledger_transfers_counterparty", "counterparty_id", "created_at"),
-        Index("ix_ledger_transfers_original", "original_id"),
+        # Most transfers (every allocation) correct no original: the index holds only
+        # the corrections.
+        Index(
+            "ix_ledger_transfers_original",
+            "original_id",
+            postgresql_where=text("original_id IS NOT NULL"),
+            sqlite_where=text("original_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -525,9 +525,8 @@ def _batch_json(
             {
                 "position": position,
                 "customer_id": customer_id,
-                "amount": amounts.get(amount) or amounts.setdefault(
-                    amount, format_minor(amount)
-                ),
+                "amount": amounts.get(amount)
+                or amounts.setdefault(amount, format_minor(amount)),
                 "status": status.value,
                 "transfer_id": transfer_id,
                 "error": error,

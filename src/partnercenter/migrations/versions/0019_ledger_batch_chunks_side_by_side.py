@@ -1,4 +1,5 @@
-"""ledger: a batch's chunks run side by side, the partner's account locked last
+"""ledger: a batch's chunks run side by side, the partner's account locked last; the
+transfers' originals indexed only where there are some
 
 Revision ID: 0019
 Revises: 0018
@@ -28,11 +29,15 @@ batch's row lock: chunks are fixed runs of ``p_limit`` positions, and a chunk ta
 transaction-level advisory lock on (batch, run) before it reads that run's pending items,
 so two runners never post an item twice. It adds its outcomes to the batch's counts itself
 (the batch's row is the last lock it takes) and tells the caller whether the batch is done.
+
+Most transfers (every allocation) correct no original, yet each was entered in the index of
+originals: it now holds only the corrections.
 """
 
 from collections.abc import Sequence
 from importlib import import_module
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
@@ -423,7 +428,16 @@ POST_MANY = (
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    op.drop_index("ix_ledger_transfers_original", table_name="ledger_transfers")
+    op.create_index(
+        "ix_ledger_transfers_original",
+        "ledger_transfers",
+        ["original_id"],
+        postgresql_where=sa.text("original_id IS NOT NULL"),
+        sqlite_where=sa.text("original_id IS NOT NULL"),
+    )
+    if postgresql:
         op.execute(f"DROP FUNCTION {EARLIER_BATCH_CHUNK}")
         op.execute(f"DROP FUNCTION {EARLIER_TRANSFER_MANY}")
         op.execute(PG_POST_MANY)
@@ -432,7 +446,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    op.drop_index("ix_ledger_transfers_original", table_name="ledger_transfers")
+    op.create_index("ix_ledger_transfers_original", "ledger_transfers", ["original_id"])
+    if postgresql:
         earlier = import_module(
             "partnercenter.migrations.versions.0018_ledger_customer_transfers_in_one_call"
         )
