@@ -407,7 +407,7 @@ class Server:
             sys.executable,
             "-m",
             "uvicorn",
-            "partnercenter.app:create_app",
+            "partnercenter.app:serve_app",
             "--factory",
             "--host",
             "127.0.0.1",

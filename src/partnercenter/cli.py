@@ -120,7 +120,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     finally:
         engine.dispose()
     uvicorn.run(
-        "partnercenter.app:create_app",
+        "partnercenter.app:serve_app",
         factory=True,
         host=host,
         port=port,
