@@ -385,7 +385,9 @@ BEGIN
             transfer_id = v.transfer_id, error_code = v.error_code
         FROM unnest(v_position, v_transfer, v_error)
              AS v(position, transfer_id, error_code)
-        WHERE i.batch_id = p_batch AND i.position = v.position;
+        WHERE i.batch_id = p_batch AND i.position = v.position
+          -- The chunk's own run of the batch's items, not all of them, to match against.
+          AND i.position BETWEEN v_position[1] AND v_position[array_length(v_position, 1)];
     SELECT count(*) FILTER (WHERE x.error_code IS NULL),
            count(*) FILTER (WHERE x.error_code IS NOT NULL),
            coalesce(sum(x.amount) FILTER (WHERE x.error_code IS NULL), 0)
