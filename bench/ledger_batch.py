@@ -286,9 +286,9 @@ WRAPPED = [
     # parts below it then add up the threads' time, which is more than the wall clock's).
     ("batches", "_run_side_by_side", 1),
     ("batches", "run_chunk", 1),
+    ("batches", "plan_of", 2),
     # PostgreSQL: the chunk as one call of ledger_batch_chunk.
     ("batches", "_run_chunk_in_database", 2),
-    ("batches", "_runner", 3),
     ("service", "new_transfer_ids", 3),
     # The Python path (SQLite, or transfer_many called on its own).
     ("service", "transfer_many", 2),

@@ -549,7 +549,7 @@ class TestSideBySide:
             assert batch is not None
             more = batches._run_chunk_in_database(
                 session,
-                batch,
+                batches.plan_of(session, batch),
                 after=-1,
                 upto=batches.LAST_POSITION,
                 partner_last=True,

@@ -176,9 +176,17 @@ def run_chunk(
         batch = session.get(Batch, batch_id, populate_existing=True)
         if batch is None or batch.status is BatchStatus.DONE:
             return False
-        return _run_chunk_in_database(
-            session, batch, after=after, upto=LAST_POSITION, partner_last=False, ran=ran
+        more = _run_chunk_in_database(
+            session,
+            plan_of(session, batch),
+            after=after,
+            upto=LAST_POSITION,
+            partner_last=False,
+            ran=ran,
         )
+        # The function counted the chunk on the batch's row.
+        session.expire(batch)
+        return more
     # Locked until the chunk commits, so its counts are read and written by one runner.
     batch = session.scalar(
         select(Batch)
@@ -246,9 +254,35 @@ RUN_CHUNK = text(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ChunkPlan:
+    """What every chunk of a batch posts with: read once for a run of many chunks."""
+
+    batch_id: str
+    kind: TransferKind
+    currency: str
+    reason: str | None
+    runner: Actor
+    funding: str
+    """The partner whose funds the batch moves (the reseller, for a distributor's)."""
+
+
+def plan_of(session: Session, batch: Batch) -> ChunkPlan:
+    runner = _runner(session, batch)
+    service.require_partner(runner)
+    return ChunkPlan(
+        batch_id=batch.id,
+        kind=batch.kind,
+        currency=batch.currency,
+        reason=batch.reason,
+        runner=runner,
+        funding=service.funding_partner(session, runner, batch.indirect_partner_id),
+    )
+
+
 def _run_chunk_in_database(
     session: Session,
-    batch: Batch,
+    plan: ChunkPlan,
     *,
     after: int,
     upto: int,
@@ -259,26 +293,23 @@ def _run_chunk_in_database(
     call (migration 0019): the items read, posted as :func:`service.transfer_many` would,
     their outcomes written and counted on the batch. ``partner_last``: the partner's
     account is locked only at the end (see :func:`run`). True while items remain."""
-    runner = _runner(session, batch)
-    service.require_partner(runner)
-    funding = service.funding_partner(session, runner, batch.indirect_partner_id)
     session.flush()
     rows = (
         session.connection()
         .execute(
             RUN_CHUNK,
             {
-                "batch_id": batch.id,
+                "batch_id": plan.batch_id,
                 "after": after,
                 "upto": upto,
                 "limit": CHUNK,
                 "partner_last": partner_last,
                 **service.database_posting(
-                    runner,
-                    batch.kind,
-                    funding,
-                    currency=batch.currency,
-                    reason=batch.reason,
+                    plan.runner,
+                    plan.kind,
+                    plan.funding,
+                    currency=plan.currency,
+                    reason=plan.reason,
                     count=CHUNK,
                 ),
             },
@@ -286,8 +317,6 @@ def _run_chunk_in_database(
         .all()
     )
     posting.forget_accounts(session)
-    # The function counted the chunk on the batch's row.
-    session.expire(batch)
     outcomes = [
         ItemOutcome(
             position,
@@ -424,7 +453,10 @@ def _run_side_by_side(
     chunks overlap in all but their partner's part."""
     with factory() as session:
         batch = session.get(Batch, batch_id)
-        runs = -(-batch.item_count // CHUNK) if batch is not None else 0
+        if batch is None:
+            return []
+        plan = plan_of(session, batch)
+        runs = -(-batch.item_count // CHUNK)
     taken = iter(range(runs))
     taking = threading.Lock()
     failed = threading.Event()
@@ -438,11 +470,9 @@ def _run_side_by_side(
                 break
             try:
                 with factory() as session, session.begin():
-                    batch = session.get(Batch, batch_id)
-                    assert batch is not None
                     _run_chunk_in_database(
                         session,
-                        batch,
+                        plan,
                         after=index * CHUNK - 1,
                         upto=(index + 1) * CHUNK - 1,
                         partner_last=True,
