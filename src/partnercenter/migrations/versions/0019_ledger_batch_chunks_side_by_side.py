@@ -69,7 +69,6 @@ DECLARE
     v_room bigint;
     v_signed bigint;
     v_total bigint := 0;
-    v_tid text;
     i integer;
     j integer;
     k integer := 0;
@@ -82,17 +81,15 @@ DECLARE
     c_count bigint[];
     c_hash text[];
     c_changed boolean[];
-    -- The posted items, and their entries: the customers' sides, then the partner's.
+    -- The posted items in order: the item, its customer's slot above, and the sequence
+    -- number, balance after and hash of the customer's entry, then of the partner's.
     w_item integer[] := array_fill(NULL::integer, ARRAY[v_n]);
-    w_signed bigint[] := array_fill(NULL::bigint, ARRAY[v_n]);
-    w_debit bigint[] := array_fill(NULL::bigint, ARRAY[v_n]);
-    w_credit bigint[] := array_fill(NULL::bigint, ARRAY[v_n]);
-    e_transfer text[] := array_fill(NULL::text, ARRAY[2 * v_n]);
-    e_account bigint[] := array_fill(NULL::bigint, ARRAY[2 * v_n]);
-    e_seq bigint[] := array_fill(NULL::bigint, ARRAY[2 * v_n]);
-    e_amount bigint[] := array_fill(NULL::bigint, ARRAY[2 * v_n]);
-    e_balance bigint[] := array_fill(NULL::bigint, ARRAY[2 * v_n]);
-    e_hash text[] := array_fill(NULL::text, ARRAY[2 * v_n]);
+    w_slot integer[] := array_fill(NULL::integer, ARRAY[v_n]);
+    w_seq bigint[] := array_fill(NULL::bigint, ARRAY[v_n]);
+    w_balance bigint[] := array_fill(NULL::bigint, ARRAY[v_n]);
+    w_hash text[] := array_fill(NULL::text, ARRAY[v_n]);
+    w_partner_balance bigint[] := array_fill(NULL::bigint, ARRAY[v_n]);
+    w_partner_hash text[] := array_fill(NULL::text, ARRAY[v_n]);
 BEGIN
     IF v_n = 0 THEN RETURN; END IF;
 
@@ -174,54 +171,40 @@ BEGIN
         j := (v_slots ->> p_customers[i])::integer;
         IF NOT v_allocating THEN
             v_room := c_balance[j] - c_designated[j];
-        ELSIF NOT p_partner_last THEN
-            v_room := v_partner.balance + v_partner.credit_limit - v_partner.designated;
-        ELSE
+        ELSIF p_partner_last THEN
             -- The chunk's total is checked against the partner's funds under its lock.
             v_room := p_amounts[i];
+        ELSE
+            v_room := v_partner.balance + v_partner.credit_limit - v_partner.designated;
         END IF;
         IF p_amounts[i] > v_room THEN
             v_error[i] := 'insufficient_funds';
             CONTINUE;
         END IF;
         k := k + 1;
-        v_tid := p_transfer_ids[i];
         -- What the customer's account gains (an allocation) or loses (a reclaim).
         v_signed := CASE WHEN v_allocating THEN p_amounts[i] ELSE -p_amounts[i] END;
         v_total := v_total + p_amounts[i];
         c_balance[j] := c_balance[j] + v_signed;
         c_count[j] := c_count[j] + 1;
         c_hash[j] := encode(sha256(convert_to(concat_ws('|', c_hash[j], c_id[j],
-            c_count[j], v_tid, p_kind, v_signed, c_balance[j], v_us), 'UTF8')), 'hex');
+            c_count[j], p_transfer_ids[i], p_kind, v_signed, c_balance[j], v_us),
+            'UTF8')), 'hex');
         c_changed[j] := true;
         w_item[k] := i;
-        w_signed[k] := v_signed;
-        IF v_allocating THEN
-            w_debit[k] := v_partner_id;
-            w_credit[k] := c_id[j];
-        ELSE
-            w_debit[k] := c_id[j];
-            w_credit[k] := v_partner_id;
-        END IF;
-        -- Entries 1..k are the customers' sides, v_n + 1 .. v_n + k the partner's.
-        e_transfer[k] := v_tid;
-        e_account[k] := c_id[j];
-        e_seq[k] := c_count[j];
-        e_amount[k] := v_signed;
-        e_balance[k] := c_balance[j];
-        e_hash[k] := c_hash[j];
+        w_slot[k] := j;
+        w_seq[k] := c_count[j];
+        w_balance[k] := c_balance[j];
+        w_hash[k] := c_hash[j];
         IF NOT p_partner_last THEN
+            -- The partner's entry k: sequence number entry_count + k.
             v_partner.balance := v_partner.balance - v_signed;
-            v_partner.entry_count := v_partner.entry_count + 1;
             v_partner.last_hash := encode(sha256(convert_to(concat_ws('|',
-                v_partner.last_hash, v_partner.id, v_partner.entry_count, v_tid, p_kind,
-                -v_signed, v_partner.balance, v_us), 'UTF8')), 'hex');
-            e_transfer[v_n + k] := v_tid;
-            e_account[v_n + k] := v_partner.id;
-            e_seq[v_n + k] := v_partner.entry_count;
-            e_amount[v_n + k] := -v_signed;
-            e_balance[v_n + k] := v_partner.balance;
-            e_hash[v_n + k] := v_partner.last_hash;
+                v_partner.last_hash, v_partner.id, v_partner.entry_count + k,
+                p_transfer_ids[i], p_kind, -v_signed, v_partner.balance, v_us),
+                'UTF8')), 'hex');
+            w_partner_balance[k] := v_partner.balance;
+            w_partner_hash[k] := v_partner.last_hash;
         END IF;
     END LOOP;
 
@@ -231,17 +214,21 @@ BEGIN
                 amount, currency, organisation_id, counterparty_id, external_ref,
                 original_id, reason, actor_user_id, actor_organisation_id,
                 actor_credential_id, request_id, created_at)
-            SELECT p_transfer_ids[w.item], p_kind, w.debit, w.credit, p_amounts[w.item],
-                   p_currency, p_funding, p_customers[w.item], NULL, NULL, p_reason,
-                   p_actor_user, p_actor_org, p_credential, p_request_id, p_at
-            FROM unnest(w_item[1:k], w_debit[1:k], w_credit[1:k]) AS w(item, debit, credit);
+            SELECT p_transfer_ids[w.item], p_kind,
+                   CASE WHEN v_allocating THEN v_partner_id ELSE c_id[w.slot] END,
+                   CASE WHEN v_allocating THEN c_id[w.slot] ELSE v_partner_id END,
+                   p_amounts[w.item], p_currency, p_funding, p_customers[w.item], NULL,
+                   NULL, p_reason, p_actor_user, p_actor_org, p_credential,
+                   p_request_id, p_at
+            FROM unnest(w_item[1:k], w_slot[1:k]) AS w(item, slot);
         INSERT INTO ledger_entries (transfer_id, account_id, seq, amount, balance_after,
                 created_at, hash)
-            SELECT e.transfer_id, e.account_id, e.seq, e.amount, e.balance_after, p_at,
-                   e.hash
-            FROM unnest(e_transfer[1:k], e_account[1:k], e_seq[1:k],
-                        e_amount[1:k], e_balance[1:k], e_hash[1:k])
-                 AS e(transfer_id, account_id, seq, amount, balance_after, hash);
+            SELECT p_transfer_ids[w.item], c_id[w.slot], w.seq,
+                   CASE WHEN v_allocating THEN p_amounts[w.item]
+                        ELSE -p_amounts[w.item] END,
+                   w.balance, p_at, w.hash
+            FROM unnest(w_item[1:k], w_slot[1:k], w_seq[1:k], w_balance[1:k],
+                        w_hash[1:k]) AS w(item, slot, seq, balance, hash);
         UPDATE ledger_accounts AS a
             SET balance = v.balance, entry_count = v.entry_count,
                 last_hash = v.last_hash, updated_at = p_at
@@ -258,32 +245,28 @@ BEGIN
                     USING ERRCODE = 'PC001';
             END IF;
             FOR m IN 1 .. k LOOP
-                v_tid := e_transfer[m];
-                v_signed := w_signed[m];
+                i := w_item[m];
+                v_signed := CASE WHEN v_allocating THEN p_amounts[i] ELSE -p_amounts[i] END;
                 v_partner.balance := v_partner.balance - v_signed;
-                v_partner.entry_count := v_partner.entry_count + 1;
                 v_partner.last_hash := encode(sha256(convert_to(concat_ws('|',
-                    v_partner.last_hash, v_partner.id, v_partner.entry_count, v_tid,
-                    p_kind, -v_signed, v_partner.balance, v_us), 'UTF8')), 'hex');
-                e_transfer[v_n + m] := v_tid;
-                e_account[v_n + m] := v_partner.id;
-                e_seq[v_n + m] := v_partner.entry_count;
-                e_amount[v_n + m] := -v_signed;
-                e_balance[v_n + m] := v_partner.balance;
-                e_hash[v_n + m] := v_partner.last_hash;
+                    v_partner.last_hash, v_partner.id, v_partner.entry_count + m,
+                    p_transfer_ids[i], p_kind, -v_signed, v_partner.balance, v_us),
+                    'UTF8')), 'hex');
+                w_partner_balance[m] := v_partner.balance;
+                w_partner_hash[m] := v_partner.last_hash;
             END LOOP;
         END IF;
         INSERT INTO ledger_entries (transfer_id, account_id, seq, amount, balance_after,
                 created_at, hash)
-            SELECT e.transfer_id, e.account_id, e.seq, e.amount, e.balance_after, p_at,
-                   e.hash
-            FROM unnest(e_transfer[v_n + 1:v_n + k], e_account[v_n + 1:v_n + k],
-                        e_seq[v_n + 1:v_n + k], e_amount[v_n + 1:v_n + k],
-                        e_balance[v_n + 1:v_n + k], e_hash[v_n + 1:v_n + k])
-                 AS e(transfer_id, account_id, seq, amount, balance_after, hash);
+            SELECT p_transfer_ids[w.item], v_partner.id, v_partner.entry_count + w.m,
+                   CASE WHEN v_allocating THEN -p_amounts[w.item]
+                        ELSE p_amounts[w.item] END,
+                   w.balance, p_at, w.hash
+            FROM unnest(w_item[1:k], w_partner_balance[1:k], w_partner_hash[1:k])
+                 WITH ORDINALITY AS w(item, balance, hash, m);
         UPDATE ledger_accounts SET balance = v_partner.balance,
-                entry_count = v_partner.entry_count, last_hash = v_partner.last_hash,
-                updated_at = p_at
+                entry_count = v_partner.entry_count + k,
+                last_hash = v_partner.last_hash, updated_at = p_at
             WHERE id = v_partner.id;
     END IF;
 
