@@ -1000,6 +1000,34 @@ class TestBatches:
         assert fetched.json() == body
         api.clean()
 
+    def test_a_batch_answer_echoes_any_customer_id_as_valid_json(
+        self, api: Api
+    ) -> None:
+        # The answer of a run is written item by item; it must say what the stored
+        # batch says, whatever the ids hold.
+        odd = [
+            'quote " and \\ back',
+            "line\nbreak\ttab\u0007bell",
+            "客户 😀",
+            "</script>",
+        ]
+        items = [{"customer_id": api.customer_id, "amount": "3.50"}] + [
+            {"customer_id": c, "amount": "1.00"} for c in odd
+        ]
+
+        response = api.post("/allocation-batches", api.partner, {"items": items})
+
+        assert response.status_code == 201, response.text
+        assert response.headers["content-type"] == "application/json"
+        body = json.loads(response.content)
+        assert [i["customer_id"] for i in body["items"]] == [api.customer_id, *odd]
+        assert [i["error"] for i in body["items"]] == [None] + ["not_your_customer"] * 4
+        assert body["items"][0]["amount"] == "3.50"
+        assert body["items"][0]["transfer_id"].startswith("AD")
+        assert body["items"][1]["transfer_id"] is None
+        fetched = api.get(f"/allocation-batches/{body['batch_id']}", api.partner)
+        assert fetched.json() == body
+
     def test_a_batch_retried_with_its_key_answers_the_same_batch(
         self, api: Api, db: Session
     ) -> None:
