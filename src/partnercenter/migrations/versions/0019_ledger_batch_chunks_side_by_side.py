@@ -175,7 +175,9 @@ BEGIN
             -- The chunk's total is checked against the partner's funds under its lock.
             v_room := p_amounts[i];
         ELSE
-            v_room := v_partner.balance + v_partner.credit_limit - v_partner.designated;
+            -- What the partner can give after the items posted before this one.
+            v_room := v_partner.balance + v_partner.credit_limit - v_partner.designated
+                      - v_total;
         END IF;
         IF p_amounts[i] > v_room THEN
             v_error[i] := 'insufficient_funds';
@@ -196,16 +198,6 @@ BEGIN
         w_seq[k] := c_count[j];
         w_balance[k] := c_balance[j];
         w_hash[k] := c_hash[j];
-        IF NOT p_partner_last THEN
-            -- The partner's entry k: sequence number entry_count + k.
-            v_partner.balance := v_partner.balance - v_signed;
-            v_partner.last_hash := encode(sha256(convert_to(concat_ws('|',
-                v_partner.last_hash, v_partner.id, v_partner.entry_count + k,
-                p_transfer_ids[i], p_kind, -v_signed, v_partner.balance, v_us),
-                'UTF8')), 'hex');
-            w_partner_balance[k] := v_partner.balance;
-            w_partner_hash[k] := v_partner.last_hash;
-        END IF;
     END LOOP;
 
     IF k > 0 THEN
@@ -236,7 +228,7 @@ BEGIN
                  AS v(id, balance, entry_count, last_hash, changed)
             WHERE a.id = v.id AND v.changed;
         IF p_partner_last THEN
-            -- The partner's part: its lock, the check of its funds, its entries in order.
+            -- The partner's lock, and the check of its funds for the whole chunk.
             SELECT * INTO v_partner FROM ledger_accounts WHERE id = v_partner_id
                 FOR NO KEY UPDATE;
             IF v_allocating AND v_total >
@@ -244,18 +236,20 @@ BEGIN
                 RAISE EXCEPTION 'the partner''s funds fell short under the lock'
                     USING ERRCODE = 'PC001';
             END IF;
-            FOR m IN 1 .. k LOOP
-                i := w_item[m];
-                v_signed := CASE WHEN v_allocating THEN p_amounts[i] ELSE -p_amounts[i] END;
-                v_partner.balance := v_partner.balance - v_signed;
-                v_partner.last_hash := encode(sha256(convert_to(concat_ws('|',
-                    v_partner.last_hash, v_partner.id, v_partner.entry_count + m,
-                    p_transfer_ids[i], p_kind, -v_signed, v_partner.balance, v_us),
-                    'UTF8')), 'hex');
-                w_partner_balance[m] := v_partner.balance;
-                w_partner_hash[m] := v_partner.last_hash;
-            END LOOP;
         END IF;
+        -- The partner's entries in the items' order, its entry m numbered
+        -- entry_count + m.
+        FOR m IN 1 .. k LOOP
+            i := w_item[m];
+            v_signed := CASE WHEN v_allocating THEN p_amounts[i] ELSE -p_amounts[i] END;
+            v_partner.balance := v_partner.balance - v_signed;
+            v_partner.last_hash := encode(sha256(convert_to(concat_ws('|',
+                v_partner.last_hash, v_partner.id, v_partner.entry_count + m,
+                p_transfer_ids[i], p_kind, -v_signed, v_partner.balance, v_us),
+                'UTF8')), 'hex');
+            w_partner_balance[m] := v_partner.balance;
+            w_partner_hash[m] := v_partner.last_hash;
+        END LOOP;
         INSERT INTO ledger_entries (transfer_id, account_id, seq, amount, balance_after,
                 created_at, hash)
             SELECT p_transfer_ids[w.item], v_partner.id, v_partner.entry_count + w.m,
