@@ -403,6 +403,18 @@ class TestChunks:
         assert w.balances().cash == 90_00
 
 
+def _stored(
+    db: Session,
+    w: World,
+    items: list[tuple[str, int]],
+    kind: TransferKind = TransferKind.ALLOCATE,
+) -> str:
+    """A committed batch of the world's partner: its id."""
+    batch_id = batches.create(db, w.actor, kind=kind, items=items).id
+    db.commit()
+    return batch_id
+
+
 class TestSideBySide:
     """Two chunks at a time (``streams=2``): on PostgreSQL when the order of the chunks
     cannot change an outcome, one after another otherwise and on SQLite."""
@@ -436,13 +448,7 @@ class TestSideBySide:
         w = world(db)
         w.topup(1_800_50)
         customers = w.customers(2500)
-        batch_id = batches.create(
-            db,
-            w.actor,
-            kind=TransferKind.ALLOCATE,
-            items=[(c, 1_00) for c in customers],
-        ).id
-        db.commit()
+        batch_id = _stored(db, w, [(c, 1_00) for c in customers])
 
         ran = batches.run(session_factory, batch_id, streams=2)
 
@@ -456,20 +462,11 @@ class TestSideBySide:
         w = world(db)
         w.topup(2_000_00)
         twice, *others = w.customers(1101)
-        funding = batches.create(
-            db,
-            w.actor,
-            kind=TransferKind.ALLOCATE,
-            items=[(twice, 5_00)] + [(c, 1_00) for c in others],
-        ).id
-        db.commit()
+        funding = _stored(db, w, [(twice, 5_00)] + [(c, 1_00) for c in others])
         batches.run(session_factory, funding, streams=2)
         # The customer's second reclaim lies in the second chunk; it finds 2.00 left.
         items = [(twice, 3_00)] + [(c, 1_00) for c in others[:1099]] + [(twice, 3_00)]
-        batch_id = batches.create(
-            db, w.actor, kind=TransferKind.RECLAIM, items=items
-        ).id
-        db.commit()
+        batch_id = _stored(db, w, items, TransferKind.RECLAIM)
 
         ran = batches.run(session_factory, batch_id, streams=2)
 
@@ -485,10 +482,7 @@ class TestSideBySide:
     ) -> None:
         w, customers, funding = _allocations_to_2500(db)
         batches.run(session_factory, funding, streams=2)
-        batch_id = batches.create(
-            db, w.actor, kind=TransferKind.RECLAIM, items=[(c, 40) for c in customers]
-        ).id
-        db.commit()
+        batch_id = _stored(db, w, [(c, 40) for c in customers], TransferKind.RECLAIM)
 
         ran = batches.run(session_factory, batch_id, streams=2)
 
@@ -535,13 +529,7 @@ class TestSideBySide:
         w = world(db)
         w.topup(10_00)
         customers = w.customers(3)
-        batch_id = batches.create(
-            db,
-            w.actor,
-            kind=TransferKind.ALLOCATE,
-            items=[(c, 4_00) for c in customers],
-        ).id
-        db.commit()
+        batch_id = _stored(db, w, [(c, 4_00) for c in customers])
         ran: list[batches.ItemOutcome] = []
 
         with session_factory() as session, session.begin():
