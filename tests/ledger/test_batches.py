@@ -558,3 +558,40 @@ class TestSideBySide:
             1,
         )
         _clean(db)
+
+    @pytest.mark.postgresql_only
+    def test_a_batch_cut_short_with_a_gap_is_finished_once(
+        self,
+        db: Session,
+        session_factory: sessionmaker[Session],
+        settings: Settings,
+    ) -> None:
+        # Side by side, the second run of positions can commit before the first; the
+        # process then stops. The worker finishes the first and third runs only.
+        w, customers, batch_id = _allocations_to_2500(db)
+        with session_factory() as session, session.begin():
+            batch = session.get(Batch, batch_id)
+            assert batch is not None
+            more = batches._run_chunk_in_database(
+                session,
+                batches.plan_of(session, batch),
+                after=999,
+                upto=1999,
+                partner_last=True,
+                ran=None,
+            )
+        assert more is True
+        assert _fresh(db, batch_id).done_count == 1000
+        db.rollback()
+
+        assert finish_batches(session_factory, settings) == 1
+
+        batch = _fresh(db, batch_id)
+        assert (batch.status, batch.done_count, batch.done_amount) == (
+            BatchStatus.DONE,
+            2500,
+            2500_00,
+        )
+        assert _transfers(db, TransferKind.ALLOCATE) == 2500
+        assert set(w.allocated(customers).values()) == {1_00}
+        _clean(db)

@@ -867,7 +867,7 @@ def _transfer_many_in_database(
     reason: str | None,
     currency: str,
 ) -> list[ItemResult]:
-    """:func:`transfer_many` as one call of the PostgreSQL function (migration 0018),
+    """:func:`transfer_many` as one call of the PostgreSQL function (migrations 0018-19),
     which decides and writes every item as the Python code below does on SQLite."""
     if not items:
         return []
