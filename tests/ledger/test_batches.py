@@ -595,3 +595,20 @@ class TestSideBySide:
         assert _transfers(db, TransferKind.ALLOCATE) == 2500
         assert set(w.allocated(customers).values()) == {1_00}
         _clean(db)
+
+    @pytest.mark.postgresql_only
+    @pytest.mark.parametrize(("topup", "side_by_side"), [(10_00, True), (9_99, False)])
+    def test_refused_amounts_do_not_make_the_others_look_covered(
+        self,
+        db: Session,
+        session_factory: sessionmaker[Session],
+        topup: int,
+        side_by_side: bool,
+    ) -> None:
+        w = world(db)
+        w.topup(topup)
+        first, second = w.customers(2)
+        batch_id = _stored(db, w, [(first, 10_00), (second, -10_00)])
+
+        with session_factory() as session:
+            assert batches._order_free(session, batch_id) is side_by_side

@@ -428,7 +428,11 @@ def _order_free(session: Session, batch_id: str) -> bool:
         return bool(count) and count == customers
     if batch.kind is not TransferKind.ALLOCATE:
         return False
-    total = session.scalar(select(func.sum(BatchItem.amount)).where(*pending))
+    # Amounts below one minor unit are refused whatever the order, and must not make
+    # the others look covered.
+    total = session.scalar(
+        select(func.sum(BatchItem.amount)).where(*pending, BatchItem.amount > 0)
+    )
     if total is None:
         return False
     runner = _runner(session, batch)
