@@ -334,6 +334,32 @@ class TestErrorShape:
         assert response.status_code == 400
         assert response.json()["error_code"] == "CBC.0100"
 
+    def test_half_a_surrogate_pair_is_a_bad_parameter_and_nothing_moves(
+        self, gate: Gate
+    ) -> None:
+        # JSON may escape one half of a UTF-16 pair alone; no text column can hold it.
+        half = gate.sign(
+            "POST",
+            ADJUST,
+            body=f'{{"customer_id": "{gate.customer_id}\\ud800", "amount": "1.00"}}',
+        )
+        whole = gate.sign(
+            "POST",
+            ADJUST,
+            body=f'{{"customer_id": "{gate.customer_id}\\ud83d\\ude00", "amount": 1}}',
+        )
+
+        refused = send(gate.client, half)
+        unknown = send(gate.client, whole)
+
+        assert refused.status_code == 400
+        assert refused.json()["error_code"] == "CBC.0100"
+        assert "\\ud800" in refused.json()["error_msg"]
+        # A whole pair is a character: the id is read, and is nobody's.
+        assert unknown.json()["error_code"] == "CBC.99000035"
+        gate.db.expire_all()
+        assert gate.w.balances().cash == 100_00
+
     def test_a_string_amount_is_read_exactly(self, gate: Gate) -> None:
         request = gate.sign(
             "POST",

@@ -21,7 +21,7 @@ from httpx2 import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from partnercenter.core.errors import NUL_IN_TEXT
+from partnercenter.core.errors import HALF_A_PAIR, NUL_IN_TEXT
 from partnercenter.core.i18n import translator
 from partnercenter.customers.models import AssociationMode
 from partnercenter.identity import credentials
@@ -1142,6 +1142,29 @@ class TestBatches:
         for response in (batch, single, reason):
             refused = error(response, 400, "invalid_input")
             assert refused["message"] == translator(locale).gettext(NUL_IN_TEXT)
+        assert api.balances()["cash"] == "1000.00"
+
+    @pytest.mark.parametrize("locale", ["zh-CN", "en"])
+    def test_half_a_surrogate_pair_in_any_text_is_refused_in_the_callers_language(
+        self, api: Api, locale: str
+    ) -> None:
+        # Only an escape can carry it; json.dumps of such a str would not encode.
+        named = f'{{"customer_id": "{api.customer_id}\\udc00", "amount": "1.00"}}'
+        items = f'{{"items": [{named}]}}'
+        noted = (
+            f'{{"customer_id": "{api.customer_id}", "amount": "1.00", '
+            '"reason": "a\\ud800b"}'
+        )
+
+        batch = api.post(
+            "/allocation-batches", api.partner, items.encode(), lang=locale
+        )
+        single = api.post("/allocations", api.partner, named.encode(), lang=locale)
+        reason = api.post("/allocations", api.partner, noted.encode(), lang=locale)
+
+        for response in (batch, single, reason):
+            refused = error(response, 400, "invalid_input")
+            assert refused["message"] == translator(locale).gettext(HALF_A_PAIR)
         assert api.balances()["cash"] == "1000.00"
 
     def test_another_partners_batch_is_not_found(self, api: Api, db: Session) -> None:

@@ -22,7 +22,13 @@ import simplejson
 from starlette.responses import Response
 
 from partnercenter.bss.errors import BadParameter
-from partnercenter.core.errors import NUL_IN_TEXT, contains_nul
+from partnercenter.core.errors import (
+    HALF_A_PAIR,
+    NUL_IN_TEXT,
+    contains_half_pair,
+    contains_nul,
+    may_hold_half_pairs,
+)
 from partnercenter.core.i18n import N_
 from partnercenter.core.money import AmountError, parse_amount, to_decimal, to_minor
 
@@ -75,6 +81,8 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     # JSON can carry NUL only escaped, so a body without the escape needs no walk.
     if b"\\u0000" in raw and contains_nul(data):
         raise BadParameter(NUL_IN_TEXT)
+    if may_hold_half_pairs(raw) and contains_half_pair(data):
+        raise BadParameter(HALF_A_PAIR)
     return data
 
 

@@ -8,6 +8,7 @@ never need to know who is asking.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -75,6 +76,34 @@ def contains_nul(value: object) -> bool:
         return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
     if isinstance(value, list):
         return any(contains_nul(item) for item in value)
+    return False
+
+
+HALF_A_PAIR = N_(
+    "Text must not contain half of a surrogate pair (an escape such as \\ud800 alone)."
+)
+"""JSON can escape one half of a UTF-16 pair on its own; no text column can store it."""
+
+_HALF_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_HALF = re.compile("[\ud800-\udfff]")
+
+
+def may_hold_half_pairs(body: bytes) -> bool:
+    """Whether a JSON text escapes a surrogate at all: only then can a parsed string hold
+    half of a pair (a whole pair parses into its one character)."""
+    return _HALF_ESCAPE.search(body) is not None
+
+
+def contains_half_pair(value: object) -> bool:
+    """Whether a parsed JSON value holds half of a surrogate pair in any key or string."""
+    if isinstance(value, str):
+        return _HALF.search(value) is not None
+    if isinstance(value, dict):
+        return any(
+            contains_half_pair(k) or contains_half_pair(v) for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return any(contains_half_pair(item) for item in value)
     return False
 
 

@@ -33,10 +33,13 @@ from partnercenter.billing.models import BillType, ChargeMode
 from partnercenter.core.actor import Actor
 from partnercenter.core.clock import utc_now
 from partnercenter.core.errors import (
+    HALF_A_PAIR,
     NUL_IN_TEXT,
     FieldProblem,
     InvalidInput,
+    contains_half_pair,
     contains_nul,
+    may_hold_half_pairs,
 )
 from partnercenter.core.i18n import N_
 from partnercenter.core.money import (
@@ -101,6 +104,8 @@ def parse_object(body: bytes) -> dict[str, Any]:
     # JSON can carry NUL only escaped, so a body without the escape needs no walk.
     if b"\\u0000" in body and contains_nul(data):
         raise InvalidInput(NUL_IN_TEXT)
+    if may_hold_half_pairs(body) and contains_half_pair(data):
+        raise InvalidInput(HALF_A_PAIR)
     return data
 
 
