@@ -23,11 +23,7 @@ from starlette.responses import Response
 
 from partnercenter.bss.errors import BadParameter
 from partnercenter.core.errors import (
-    HALF_A_PAIR,
-    NUL_IN_TEXT,
-    contains_half_pair,
-    contains_nul,
-    may_hold_half_pairs,
+    unstorable_text,
 )
 from partnercenter.core.i18n import N_
 from partnercenter.core.money import AmountError, parse_amount, to_decimal, to_minor
@@ -78,11 +74,9 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise BadParameter(N_("The request body is not valid JSON.")) from None
     if not isinstance(data, dict):
         raise BadParameter(N_("The request body must be a JSON object."))
-    # JSON can carry NUL only escaped, so a body without the escape needs no walk.
-    if b"\\u0000" in raw and contains_nul(data):
-        raise BadParameter(NUL_IN_TEXT)
-    if may_hold_half_pairs(raw) and contains_half_pair(data):
-        raise BadParameter(HALF_A_PAIR)
+    refusal = unstorable_text(raw, data)
+    if refusal is not None:
+        raise BadParameter(refusal)
     return data
 
 

@@ -68,42 +68,36 @@ NUL_IN_TEXT = N_("Text must not contain the NUL character (U+0000).")
 """No text column of PostgreSQL can hold it, so every face refuses it as bad input."""
 
 
-def contains_nul(value: object) -> bool:
-    """Whether a parsed JSON value holds the NUL character in any key or string."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(contains_nul(item) for item in value)
-    return False
-
-
 HALF_A_PAIR = N_(
     "Text must not contain half of a surrogate pair (an escape such as \\ud800 alone)."
 )
 """JSON can escape one half of a UTF-16 pair on its own; no text column can store it."""
 
-_HALF_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-_HALF = re.compile("[\ud800-\udfff]")
+# What no text column can store, as the escapes a JSON text must use to carry it (without
+# one, a parsed value needs no walk) and as it is found in the parsed strings. A whole
+# surrogate pair parses into its one character; only a half is left a surrogate.
+_UNSTORABLE = (
+    (re.compile(rb"\\u0000"), re.compile("\x00"), NUL_IN_TEXT),
+    (re.compile(rb"\\u[dD][89a-fA-F]"), re.compile("[\ud800-\udfff]"), HALF_A_PAIR),
+)
 
 
-def may_hold_half_pairs(body: bytes) -> bool:
-    """Whether a JSON text escapes a surrogate at all: only then can a parsed string hold
-    half of a pair (a whole pair parses into its one character)."""
-    return _HALF_ESCAPE.search(body) is not None
+def unstorable_text(body: bytes, data: object) -> str | None:
+    """The refusal for a JSON text (``body``, parsed as ``data``) that holds, in any key or
+    string, text no database column can store; None when it holds none."""
+    for escaped, found, refusal in _UNSTORABLE:
+        if escaped.search(body) and _any_text(data, found):
+            return refusal
+    return None
 
 
-def contains_half_pair(value: object) -> bool:
-    """Whether a parsed JSON value holds half of a surrogate pair in any key or string."""
+def _any_text(value: object, found: re.Pattern[str]) -> bool:
     if isinstance(value, str):
-        return _HALF.search(value) is not None
+        return found.search(value) is not None
     if isinstance(value, dict):
-        return any(
-            contains_half_pair(k) or contains_half_pair(v) for k, v in value.items()
-        )
+        return any(_any_text(k, found) or _any_text(v, found) for k, v in value.items())
     if isinstance(value, list):
-        return any(contains_half_pair(item) for item in value)
+        return any(_any_text(item, found) for item in value)
     return False
 
 

@@ -390,10 +390,12 @@ def run(
     reclaims from customers that appear once each. Any other batch, and every batch on
     SQLite, runs one chunk after another, in order.
     """
-    with factory() as session:
-        side_by_side = streams > 1 and _order_free(session, batch_id)
-    if side_by_side:
-        ran = _run_side_by_side(factory, batch_id, streams)
+    side_by_side = None
+    if streams > 1:
+        with factory() as session:
+            side_by_side = _order_free(session, batch_id)
+    if side_by_side is not None:
+        ran = _run_side_by_side(factory, *side_by_side, streams)
     else:
         ran = []
         while True:
@@ -402,19 +404,24 @@ def run(
             if not more:
                 break
     log.info(
-        "ledger.batch_done", batch_id=batch_id, streams=streams if side_by_side else 1
+        "ledger.batch_done",
+        batch_id=batch_id,
+        streams=1 if side_by_side is None else streams,
     )
     return ran
 
 
-def _order_free(session: Session, batch_id: str) -> bool:
-    """Whether the batch's pending items would all have the outcomes they have whatever
-    order its chunks ran in (on PostgreSQL, the only database that runs them so)."""
+def _order_free(session: Session, batch_id: str) -> tuple[ChunkPlan, int] | None:
+    """The plan and number of runs of positions of a batch whose pending items would all
+    have the outcomes they have whatever order its chunks ran in; None for any other
+    batch, and on SQLite, which runs chunks one after another."""
     if session.get_bind().dialect.name != "postgresql":
-        return False
+        return None
     batch = session.get(Batch, batch_id)
     if batch is None or batch.status is BatchStatus.DONE:
-        return False
+        return None
+    plan = plan_of(session, batch)
+    runs = -(-batch.item_count // CHUNK)
     pending = (
         BatchItem.batch_id == batch_id,
         BatchItem.status == BatchItemStatus.PENDING,
@@ -425,42 +432,34 @@ def _order_free(session: Session, batch_id: str) -> bool:
                 *pending
             )
         ).one()
-        return bool(count) and count == customers
+        return (plan, runs) if count and count == customers else None
     if batch.kind is not TransferKind.ALLOCATE:
-        return False
+        return None
     # Amounts below one minor unit are refused whatever the order, and must not make
     # the others look covered.
     total = session.scalar(
         select(func.sum(BatchItem.amount)).where(*pending, BatchItem.amount > 0)
     )
-    if total is None:
-        return False
-    runner = _runner(session, batch)
-    funding = service.funding_partner(session, runner, batch.indirect_partner_id)
     # Read without a lock: each chunk checks its own total again under the partner's
     # lock, and one that falls short there is decided item by item.
     room = session.scalar(
         select(Account.balance + Account.credit_limit - Account.designated).where(
-            Account.organisation_id == funding,
+            Account.organisation_id == plan.funding,
             Account.kind == AccountKind.PARTNER_CASH,
             Account.currency == batch.currency,
         )
     )
-    return room is not None and int(total) <= room
+    if total is None or room is None or int(total) > room:
+        return None
+    return plan, runs
 
 
 def _run_side_by_side(
-    factory: sessionmaker[Session], batch_id: str, streams: int
+    factory: sessionmaker[Session], plan: ChunkPlan, runs: int, streams: int
 ) -> list[ItemOutcome]:
-    """The batch's runs of :data:`CHUNK` positions taken in turn by ``streams`` threads,
-    a transaction each, with the partner's account locked last in every chunk so that
-    chunks overlap in all but their partner's part."""
-    with factory() as session:
-        batch = session.get(Batch, batch_id)
-        if batch is None:
-            return []
-        plan = plan_of(session, batch)
-        runs = -(-batch.item_count // CHUNK)
+    """The batch's ``runs`` runs of :data:`CHUNK` positions taken in turn by ``streams``
+    threads, a transaction each, with the partner's account locked last in every chunk so
+    that chunks overlap in all but their partner's part."""
     taken = iter(range(runs))
     taking = threading.Lock()
     failed = threading.Event()

@@ -33,13 +33,9 @@ from partnercenter.billing.models import BillType, ChargeMode
 from partnercenter.core.actor import Actor
 from partnercenter.core.clock import utc_now
 from partnercenter.core.errors import (
-    HALF_A_PAIR,
-    NUL_IN_TEXT,
     FieldProblem,
     InvalidInput,
-    contains_half_pair,
-    contains_nul,
-    may_hold_half_pairs,
+    unstorable_text,
 )
 from partnercenter.core.i18n import N_
 from partnercenter.core.money import (
@@ -101,11 +97,9 @@ def parse_object(body: bytes) -> dict[str, Any]:
         raise InvalidInput(N_("The request body is not valid JSON.")) from None
     if not isinstance(data, dict):
         raise InvalidInput(N_("The request body must be a JSON object."))
-    # JSON can carry NUL only escaped, so a body without the escape needs no walk.
-    if b"\\u0000" in body and contains_nul(data):
-        raise InvalidInput(NUL_IN_TEXT)
-    if may_hold_half_pairs(body) and contains_half_pair(data):
-        raise InvalidInput(HALF_A_PAIR)
+    refusal = unstorable_text(body, data)
+    if refusal is not None:
+        raise InvalidInput(refusal)
     return data
 
 
@@ -510,32 +504,6 @@ class BatchOut(BaseModel):
     items: list[BatchItemOut]
 
 
-def _batch_json(
-    db: Session, batch_id: str, as_run: list[batches.ItemRow] | None = None
-) -> dict[str, Any]:
-    """A batch and its items; ``as_run``, the items of a batch just run whole, spares
-    reading them back."""
-    batch = db.get(Batch, batch_id, populate_existing=True)
-    assert batch is not None
-    items = batches.item_rows(db, batch_id) if as_run is None else as_run
-    amounts: dict[int, str] = {}
-    return {
-        **_batch_head(batch),
-        "items": [
-            {
-                "position": position,
-                "customer_id": customer_id,
-                "amount": amounts.get(amount)
-                or amounts.setdefault(amount, format_minor(amount)),
-                "status": status.value,
-                "transfer_id": transfer_id,
-                "error": error,
-            }
-            for position, customer_id, amount, status, transfer_id, error in items
-        ],
-    }
-
-
 def _batch_head(batch: Batch) -> dict[str, Any]:
     return {
         "batch_id": batch.id,
@@ -553,11 +521,12 @@ def _text_or_null(value: str | None) -> str:
 
 
 def _batch_answer(
-    db: Session, batch_id: str, as_run: list[batches.ItemRow] | None
+    db: Session, batch_id: str, as_run: list[batches.ItemRow] | None = None
 ) -> bytes:
-    """:func:`_batch_json` as the JSON text :class:`JSONResponse` would send, written
-    item by item: for ten thousand items, building their objects and encoding them took
-    longer than the rest of the answer."""
+    """A batch and its items (:class:`BatchOut`) as JSON text, written item by item: for
+    ten thousand items, building their objects and encoding them took longer than the
+    rest of the answer. ``as_run``, the items of a batch just run whole, spares reading
+    them back."""
     batch = db.get(Batch, batch_id, populate_existing=True)
     assert batch is not None
     items = batches.item_rows(db, batch_id) if as_run is None else as_run
@@ -656,9 +625,9 @@ def create_batch(
     responses=error_responses(404),
     summary="A batch's progress and per-item results",
 )
-def get_batch(actor: ApiActor, db: DB, batch_id: str) -> Any:
+def get_batch(actor: ApiActor, db: DB, batch_id: str) -> Response:
     batches.get(db, actor, batch_id)
-    return _batch_json(db, batch_id)
+    return Response(_batch_answer(db, batch_id), media_type="application/json")
 
 
 # -- consumption -----------------------------------------------------------------------------
